@@ -1,0 +1,229 @@
+"""Load and validate ``feedhub.yaml`` into a frozen :class:`Config`.
+
+Every error names the file, the key and the problem, so an operator can fix it
+without reading code. Unknown keys are errors too: a typo must not silently fall
+back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from feedhub.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/feedhub.yaml")
+CONFIG_ENV = "FEEDHUB_CONFIG"
+
+# Jekyll's built-in permalink styles; anything else is a pattern with :placeholders.
+PERMALINK_STYLES = {
+    "date": "/:categories/:year/:month/:day/:title:output_ext",
+    "pretty": "/:categories/:year/:month/:day/:title/",
+    "ordinal": "/:categories/:year/:y_day/:title:output_ext",
+    "none": "/:categories/:title:output_ext",
+}
+
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    title: str
+    description: str
+    author: str
+    base_url: str  # without a trailing slash
+    language: str
+    timezone: ZoneInfo
+    posts_dir: Path
+    data_dir: Path
+    categories: Mapping[str, str]  # slug -> display title
+    feed_entries: int
+    cache_max_age: int
+    permalink: str  # a pattern, styles already expanded
+    future: bool  # publish posts dated in the future right away (Jekyll's `future`)
+
+
+def config_path(cli_value: str | None) -> Path:
+    """The config file to use: ``--config``, else ``$FEEDHUB_CONFIG``, else the default."""
+    return Path(cli_value or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, f"cannot read: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, None, f"not valid YAML: {_yaml_problem(exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, None, "must be a mapping of keys to values")
+    return _Reader(path, raw).config()
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+class _Reader:
+    """Reads one raw mapping; each method validates one key."""
+
+    def __init__(self, path: Path, raw: dict[Any, Any]) -> None:
+        self.path = path
+        self.raw = raw
+        self.folder = path.resolve().parent
+
+    def config(self) -> Config:
+        self._reject_unknown_keys()
+        title = self._text("title", required=True)
+        return Config(
+            path=self.path,
+            title=title,
+            description=self._text("description") or title,
+            author=self._text("author") or title,
+            base_url=self._base_url(),
+            language=self._language(),
+            timezone=self._timezone(),
+            posts_dir=self._folder("posts_dir", must_exist=True),
+            data_dir=self._folder("data_dir", default="data"),
+            categories=self._categories(),
+            feed_entries=self._integer("feed_entries", default=50, low=1, high=1000),
+            cache_max_age=self._integer("cache_max_age", default=300, low=0, high=31_536_000),
+            permalink=self._permalink(),
+            future=self._flag("future", default=False),
+        )
+
+    def _fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.path, key, problem)
+
+    def _reject_unknown_keys(self) -> None:
+        for key in self.raw:
+            if key not in _KEYS:
+                close = difflib.get_close_matches(str(key), _KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self._fail(str(key), f"unknown key{hint}; known keys: {', '.join(_KEYS)}")
+
+    def _text(self, key: str, required: bool = False) -> str:
+        value = self.raw.get(key)
+        if value is None:
+            if required:
+                raise self._fail(key, "is required")
+            return ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self._fail(key, f"must be text, got {_describe(value)}")
+        text = str(value).strip()
+        if required and not text:
+            raise self._fail(key, "must not be empty")
+        return text
+
+    def _base_url(self) -> str:
+        url = self._text("base_url", required=True)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise self._fail("base_url", f"must be an absolute http(s) URL, got {url!r}")
+        if parts.query or parts.fragment:
+            raise self._fail("base_url", f"must not have a query or fragment, got {url!r}")
+        return url.rstrip("/")
+
+    def _language(self) -> str:
+        language = self._text("language") or "en"
+        if not _LANGUAGE_TAG.match(language):
+            raise self._fail("language", f"must be a language tag like 'en' or 'zh-CN', got {language!r}")
+        return language
+
+    def _timezone(self) -> ZoneInfo:
+        name = self._text("timezone") or "Asia/Shanghai"
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self._fail(
+                "timezone", f"unknown time zone {name!r} (use an IANA name like 'Asia/Shanghai')"
+            ) from None
+
+    def _folder(self, key: str, must_exist: bool = False, default: str | None = None) -> Path:
+        value = self._text(key, required=default is None) or default
+        folder = (self.folder / str(value)).resolve()
+        if must_exist and not folder.is_dir():
+            raise self._fail(key, f"folder {folder} does not exist")
+        if not must_exist:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._fail(key, f"cannot create folder {folder}: {exc.strerror}") from None
+        return folder
+
+    def _categories(self) -> Mapping[str, str]:
+        value = self.raw.get("categories") or {}
+        if not isinstance(value, dict):
+            raise self._fail("categories", f"must be a mapping of slug to title, got {_describe(value)}")
+        titles: dict[str, str] = {}
+        for slug, title in value.items():
+            if not isinstance(title, str | int | float) or not str(title).strip():
+                raise self._fail(f"categories.{slug}", "title must be non-empty text")
+            titles[str(slug).strip()] = str(title).strip()
+        return MappingProxyType(titles)
+
+    def _integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._fail(key, f"must be a whole number, got {_describe(value)}")
+        if not low <= value <= high:
+            raise self._fail(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def _flag(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            raise self._fail(key, f"must be true or false, got {_describe(value)}")
+        return value
+
+    def _permalink(self) -> str:
+        value = self._text("permalink") or "date"
+        pattern = PERMALINK_STYLES.get(value, value)
+        if not pattern.startswith("/"):
+            raise self._fail(
+                "permalink",
+                f"must be one of {', '.join(PERMALINK_STYLES)} or a pattern starting with '/', got {value!r}",
+            )
+        if ":title" not in pattern and ":slug" not in pattern:
+            raise self._fail("permalink", "pattern must contain :title or :slug, or posts would share URLs")
+        return pattern
+
+
+def _describe(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+_KEYS = (
+    "title",
+    "description",
+    "author",
+    "base_url",
+    "language",
+    "timezone",
+    "posts_dir",
+    "data_dir",
+    "categories",
+    "feed_entries",
+    "cache_max_age",
+    "permalink",
+    "future",
+)

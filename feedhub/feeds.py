@@ -1,0 +1,197 @@
+"""One page of a feed as Atom 1.0 and RSS 2.0 (feedgen) or JSON Feed 1.1.
+
+The output is a pure function of its input: no build time, no clock. That keeps
+the body, and so the ETag computed from it, identical until a post changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from feedhub import __version__
+from feedhub.index import Entry
+from feedhub.urls import SiteUrls
+
+FEED_FORMATS = {
+    "atom": "application/atom+xml; charset=utf-8",
+    "rss": "application/rss+xml; charset=utf-8",
+    "json": "application/feed+json",
+}
+_ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
+# Atom requires an `updated` even for a feed with no entries; this keeps it deterministic.
+_EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    title: str
+    description: str
+    author: str
+    language: str
+    urls: SiteUrls
+    ttl_minutes: int
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    slug: str | None  # None: the site-wide feed
+    title: str
+    home_url: str  # the HTML page this feed mirrors
+    page: int
+    last_page: int
+    updated: datetime | None  # the newest `updated` of the whole feed
+    entries: list[Entry]
+    labels: Mapping[str, str]  # category slug -> display title, for the entries' categories
+
+    @property
+    def newest(self) -> datetime:
+        return self.updated or _EMPTY_FEED_UPDATED
+
+
+def render_feed(fmt: str, site: SiteInfo, page: FeedPage) -> bytes:
+    if fmt == "json":
+        return json_feed(site, page)
+    generator = _feedgen(fmt, site, page)
+    return generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
+
+
+def paging_links(fmt: str, site: SiteInfo, page: FeedPage) -> dict[str, str]:
+    """RFC 5005 links of one page: self, first, last, and previous/next where they exist."""
+    url = site.urls.feed
+    links = {
+        "self": url(page.slug, fmt, page.page),
+        "first": url(page.slug, fmt),
+        "last": url(page.slug, fmt, page.last_page),
+    }
+    if page.page > 1:
+        links["previous"] = url(page.slug, fmt, page.page - 1)
+    if page.page < page.last_page:
+        links["next"] = url(page.slug, fmt, page.page + 1)
+    return links
+
+
+class _RssPagingLinks(BaseExtension):
+    """feedgen writes only rel=self as atom:link in RSS; the paging links are added here."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, str] = {}
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        channel = feed[0]
+        for rel, href in self.links.items():
+            if rel != "self":
+                etree.SubElement(channel, _ATOM_LINK, rel=rel, href=href)
+        return feed
+
+
+class _AtomEntryLinks(BaseEntryExtension):
+    """feedgen 1.0.0 drops rel and type of entry links (lkiesow/python-feedgen#135): written here."""
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def extend_atom(self, entry: etree._Element) -> etree._Element:
+        for written in entry.findall("link"):  # feedgen's Atom elements carry no namespace in lxml
+            entry.remove(written)
+        for link in self.links:
+            etree.SubElement(entry, "link", link)
+        return entry
+
+
+def _feedgen(fmt: str, site: SiteInfo, page: FeedPage) -> FeedGenerator:
+    links = paging_links(fmt, site, page)
+    generator = FeedGenerator()
+    generator.id(site.urls.feed(page.slug, "atom"))
+    generator.title(page.title)
+    generator.subtitle(site.description)
+    generator.author({"name": site.author})
+    generator.language(site.language)
+    generator.generator("feedhub", __version__)
+    generator.updated(page.newest)
+    generator.lastBuildDate(page.newest)
+    generator.ttl(site.ttl_minutes)
+    for rel, href in links.items():
+        generator.link(href=href, rel=rel, type=FEED_FORMATS[fmt].split(";")[0])
+    # feedgen takes the last link as the RSS channel's <link>: the HTML page.
+    generator.link(href=page.home_url, rel="alternate", type="text/html")
+    if fmt == "rss":
+        generator.register_extension("paging", _RssPagingLinks, None, atom=False)
+        generator.paging.links = links
+    else:
+        generator.register_extension("entry_links", BaseExtension, _AtomEntryLinks, rss=False)
+    for entry in page.entries:
+        _add_entry(generator, site, page, entry)
+    return generator
+
+
+def _add_entry(generator: FeedGenerator, site: SiteInfo, page: FeedPage, entry: Entry) -> None:
+    item = generator.add_entry(order="append")
+    item.id(entry.entry_id)
+    item.guid(entry.entry_id, permalink=False)
+    item.title(entry.title)
+    links = [{"href": site.urls.post(entry.permalink), "rel": "alternate", "type": "text/html"}]
+    if entry.via:
+        links.append({"href": entry.via, "rel": "via", "type": "text/html"})
+    item.link(links)
+    if hasattr(item, "entry_links"):
+        item.entry_links.links = links
+    item.published(entry.published)
+    item.updated(entry.updated)
+    if entry.author:
+        item.author({"name": entry.author})
+    item.content(entry.html, type="html")
+    item.summary(entry.summary, type="text")
+    item.category(_categories(site, page, entry))
+
+
+def _categories(site: SiteInfo, page: FeedPage, entry: Entry) -> list[dict[str, str]]:
+    scheme = f"{site.urls.base_url}/category/"
+    categories = [
+        {"term": slug, "label": page.labels.get(slug, slug), "scheme": scheme} for slug in entry.categories
+    ]
+    labels = {category["label"] for category in categories}
+    return categories + [{"term": tag} for tag in entry.tags if tag not in labels]
+
+
+def json_feed(site: SiteInfo, page: FeedPage) -> bytes:
+    links = paging_links("json", site, page)
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": page.title,
+        "home_page_url": page.home_url,
+        "feed_url": links["first"],
+        "description": site.description,
+        "language": site.language,
+        "authors": [{"name": site.author}],
+        "items": [_json_item(site, page, entry) for entry in page.entries],
+    }
+    if "next" in links:
+        document["next_url"] = links["next"]
+    return json.dumps(document, ensure_ascii=False, indent=1).encode()
+
+
+def _json_item(site: SiteInfo, page: FeedPage, entry: Entry) -> dict[str, object]:
+    item: dict[str, object] = {
+        "id": entry.entry_id,
+        "url": site.urls.post(entry.permalink),
+        "title": entry.title,
+        "content_html": entry.html,
+        "summary": entry.summary,
+        "date_published": entry.published.isoformat(),
+        "date_modified": entry.updated.isoformat(),
+    }
+    if entry.via:
+        item["external_url"] = entry.via
+    if entry.author:
+        item["authors"] = [{"name": entry.author}]
+    tags = [page.labels.get(slug, slug) for slug in entry.categories] + list(entry.tags)
+    if tags:
+        item["tags"] = list(dict.fromkeys(tags))
+    return item

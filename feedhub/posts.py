@@ -1,0 +1,207 @@
+"""One Jekyll post file: read it tolerantly, or say exactly why it cannot be published."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from feedhub.dates import parse_date
+from feedhub.errors import PostError
+
+POST_SUFFIXES = frozenset({".md", ".markdown", ".html", ".txt"})
+
+# Jekyll's own post file name: YYYY-MM-DD-slug.ext
+_DATED_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
+# Characters XML 1.0 cannot carry; one would make every feed holding the post unparseable.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+_YAML = YAMLHandler()
+
+
+@dataclass(frozen=True)
+class Post:
+    path: str  # relative to the posts folder, with forward slashes
+    title: str
+    date: datetime  # timezone-aware
+    updated: datetime | None
+    categories: tuple[str, ...]
+    tags: tuple[str, ...]
+    author: str | None
+    description: str | None
+    permalink: str | None  # the post's own `permalink`, if it sets one
+    entry_id: str | None  # the post's own `id`, if it sets one
+    published: bool  # False for `published: false` (a draft)
+    body: str
+    body_format: Literal["markdown", "html"]
+    warnings: tuple[str, ...]
+
+    @property
+    def slug(self) -> str:
+        """The file name without extension and without Jekyll's date prefix."""
+        return file_slug(self.path)
+
+
+def is_post_file(name: str) -> bool:
+    """Post files by extension; like Jekyll, skip hidden, special and backup files."""
+    return (
+        PurePosixPath(name).suffix.lower() in POST_SUFFIXES
+        and not name.startswith((".", "_", "#"))
+        and not name.endswith("~")
+    )
+
+
+def file_slug(path: str) -> str:
+    stem = PurePosixPath(path).stem
+    match = _DATED_NAME.match(stem)
+    return match.group(4) if match else stem
+
+
+@dataclass(frozen=True)
+class PostFile:
+    """One file as read from disk: a post, or the reason it is not one."""
+
+    path: str
+    mtime_ns: int
+    size: int
+    digest: str  # of the bytes read; equal digests mean nothing changed
+    post: Post | None
+    problem: str | None
+
+
+def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile:
+    """Read ``root/path`` once; the stamp and digest describe exactly the bytes parsed."""
+    try:
+        with open(root / path, "rb") as handle:
+            data = handle.read()
+            stat = os.fstat(handle.fileno())
+    except OSError as exc:
+        return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problem = f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
+        return PostFile(path, stat.st_mtime_ns, stat.st_size, digest, None, problem)
+    try:
+        post = parse_post(text, path, tz)
+    except PostError as exc:
+        return PostFile(path, stat.st_mtime_ns, stat.st_size, digest, None, exc.reason)
+    return PostFile(path, stat.st_mtime_ns, stat.st_size, digest, post, None)
+
+
+def parse_post(text: str, path: str, tz: tzinfo) -> Post:
+    warnings: list[str] = []
+    clean = _XML_ILLEGAL.sub("", text)
+    if clean != text:
+        warnings.append("control characters removed (XML cannot carry them)")
+    meta, body = _split_front_matter(clean, path, warnings)
+
+    # Collect every reason at once, so one `feedhub check` run shows all there is to fix.
+    problems = []
+    title = _scalar_text(meta.get("title"))
+    if not title:
+        problems.append("empty title" if "title" in meta else "no title")
+    try:
+        date = _post_date(meta, path, tz)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise PostError(path, "; ".join(problems))
+    updated = None
+    for key in ("last_modified_at", "updated"):
+        if meta.get(key) is not None:
+            try:
+                updated = parse_date(meta[key], tz)
+            except ValueError as exc:
+                warnings.append(f"{key} ignored: {exc}")
+            break
+
+    permalink = _scalar_text(meta.get("permalink")) or None
+    if permalink and not permalink.startswith("/"):
+        warnings.append(f"permalink {permalink!r} ignored: it must start with '/'")
+        permalink = None
+
+    return Post(
+        path=path,
+        title=title,
+        date=date,
+        updated=updated if updated and updated > date else None,
+        categories=_names(meta, "categories", "category"),
+        tags=_names(meta, "tags", "tag"),
+        author=_author(meta.get("author")),
+        description=_scalar_text(meta.get("description") or meta.get("excerpt")) or None,
+        permalink=permalink,
+        entry_id=_scalar_text(meta.get("id")) or None,
+        published=meta.get("published") is not False,
+        body=body,
+        body_format="html" if PurePosixPath(path).suffix.lower() == ".html" else "markdown",
+        warnings=tuple(warnings),
+    )
+
+
+def _split_front_matter(text: str, path: str, warnings: list[str]) -> tuple[dict, str]:
+    stripped = text.lstrip()
+    if not _YAML.detect(stripped):
+        raise PostError(path, "no front matter (a post starts with a '---' line)")
+    blank_lines = text[: len(text) - len(stripped)].count("\n")
+    if blank_lines:
+        warnings.append("blank lines before the front matter (Jekyll would not see it)")
+    try:
+        front, body = _YAML.split(stripped)
+    except ValueError:
+        raise PostError(path, "front matter is not closed by a '---' line") from None
+    try:
+        meta = _YAML.load(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2 + blank_lines}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise PostError(path, f"front matter is not valid YAML{where}: {problem}") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise PostError(path, "front matter is not a mapping of keys to values")
+    return meta, body.strip("\n")
+
+
+def _post_date(meta: dict, path: str, tz: tzinfo) -> datetime:
+    if meta.get("date") is not None:
+        try:
+            return parse_date(meta["date"], tz)
+        except ValueError as exc:
+            raise ValueError(f"date {exc}") from None
+    match = _DATED_NAME.match(PurePosixPath(path).stem)
+    if match:
+        try:
+            return parse_date("-".join(match.group(1, 2, 3)), tz)
+        except ValueError:
+            pass
+    raise ValueError("no date: neither a `date` in the front matter nor a YYYY-MM-DD- file name")
+
+
+def _scalar_text(value: object) -> str:
+    if value is None or isinstance(value, dict | list | bool):
+        return ""
+    return str(value).strip()
+
+
+def _names(meta: dict, plural: str, singular: str) -> tuple[str, ...]:
+    """Categories or tags: a string is one name (finews names contain spaces), a list is many."""
+    value = meta.get(plural, meta.get(singular))
+    items = value if isinstance(value, list) else [value]
+    names = (_scalar_text(item) for item in items)
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def _author(value: object) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("name")
+    return _scalar_text(value) or None

@@ -1,0 +1,128 @@
+"""Post bodies to safe HTML: Markdown (markdown-it-py), one nh3 policy, absolute URLs.
+
+nh3 (Rust's ammonia) replaces bleach, which its maintainers ended on 2026-06-05
+with no further security releases. The same policy is used for everything feedhub
+publishes, whether written by hand or pulled from an upstream feed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+
+ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
+        "dd", "del", "details", "div", "dl", "dt", "em", "figcaption", "figure",
+        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
+        "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "summary", "sup",
+        "table", "tbody", "td", "tfoot", "th", "thead", "time", "tr", "u", "ul",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "hreflang"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "ol": {"start"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+}
+# Dropped together with everything inside them: active content, and markup whose text is
+# not meant to be read (a form's controls, an SVG's drawing instructions).
+DROPPED_WITH_CONTENT = frozenset(
+    {
+        "script", "style", "iframe", "object", "embed", "applet", "frame", "frameset",
+        "noframes", "noembed", "template", "form", "textarea", "select", "svg", "math",
+        "title", "head",
+    }
+)  # fmt: skip
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+SUMMARY_LENGTH = 200
+
+_markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+# The original-article line of a post: an autolink alone on its line.
+_VIA_LINE = re.compile(r"^[ \t]*<(https?://[^\s<>]+)>[ \t]*$", re.MULTILINE)
+# An autolink with nothing in it, as the generator wrote for items without a URL.
+_EMPTY_LINK_LINE = re.compile(r"^[ \t]*<>[ \t]*(?:\n|$)", re.MULTILINE)
+# A line of nothing but Markdown links and separators: the seeds' back-links footer.
+_NAVIGATION_LINE = re.compile(r"^[ \t]*(?:\[[^\]\n]*\]\([^)\n]*\)[ \t]*[｜|·/]?[ \t]*)+$", re.MULTILINE)
+_BLOCK_TAG = re.compile(
+    r"<(?:/?(?:p|div|br|li|h[1-6]|tr|td|th|blockquote|pre|hr|table|ul|ol|dl|dt|dd)\b)[^>]*>"
+)
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: str  # sanitized, every URL absolute
+    summary: str  # plain text
+
+
+def find_via(body: str) -> str | None:
+    """The original-article URL: the body's first ``<http…>`` line."""
+    match = _VIA_LINE.search(body)
+    return match.group(1) if match else None
+
+
+def render_post(body: str, body_format: str, base_url: str, description: str | None) -> Rendered:
+    """Render a post body; ``description`` (front matter) is preferred as the summary."""
+    source = _EMPTY_LINK_LINE.sub("", body)
+    content = sanitize(_to_html(source, body_format), base_url)
+    if description:
+        summary = _truncate(_WHITESPACE.sub(" ", description).strip())
+    elif body_format == "markdown":
+        article = _NAVIGATION_LINE.sub("", _VIA_LINE.sub("", source))
+        summary = _truncate(html_to_text(sanitize(_to_html(article, body_format), base_url)))
+    else:
+        summary = _truncate(html_to_text(content))
+    return Rendered(html=content, summary=summary)
+
+
+def sanitize(fragment: str, base_url: str) -> str:
+    """The one sanitizing policy; relative and protocol-relative URLs resolve against base_url."""
+    return _cleaner(base_url.rstrip("/") + "/").clean(fragment)
+
+
+def html_to_text(fragment: str) -> str:
+    """Readable plain text: tags dropped, entities decoded, whitespace collapsed."""
+    spaced = _BLOCK_TAG.sub(" ", fragment)
+    text = html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)))
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _to_html(source: str, body_format: str) -> str:
+    return source if body_format == "html" else _markdown.render(source)
+
+
+@lru_cache(maxsize=64)
+def _cleaner(base: str) -> nh3.Cleaner:
+    return nh3.Cleaner(
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags=set(DROPPED_WITH_CONTENT),
+        attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+        url_schemes=set(URL_SCHEMES),
+        url_relative=("rewrite_with_base", base),
+    )
+
+
+def _truncate(text: str, limit: int = SUMMARY_LENGTH) -> str:
+    """Cut at a sentence end (CJK) or a space (Latin) when that keeps most of the text."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    sentence_end = max(cut.rfind(mark) for mark in "。！？")
+    if sentence_end >= limit * 0.6:
+        return cut[: sentence_end + 1]
+    space = cut.rfind(" ")
+    if space >= limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip() + "…"

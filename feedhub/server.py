@@ -1,0 +1,40 @@
+"""Run the app under gunicorn, a production WSGI server, from `feedhub serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from feedhub.config import load_config
+from feedhub.web import create_app
+
+
+class FeedhubServer(BaseApplication):
+    def __init__(self, config_path: Path, options: dict[str, object]) -> None:
+        self.config_path = config_path
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        # Runs in each worker, so every worker gets its own index connection and watcher.
+        return create_app(load_config(self.config_path))
+
+
+def serve(config_path: Path, host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+    bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    options: dict[str, object] = {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "accesslog": "-" if access_log else None,
+        "proc_name": "feedhub",
+        "control_socket_disable": True,
+    }
+    FeedhubServer(config_path, options).run()

@@ -1,0 +1,138 @@
+"""The published site as readers see it: categories with titles, feed pages, listings.
+
+It joins the config (titles, page sizes) with the index (what the posts say), so
+that feeds and pages never decide these things twice.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedhub.config import Config
+from feedhub.feeds import FeedPage, SiteInfo
+from feedhub.i18n import labels
+from feedhub.index import SITE, CategoryStats, Entry, Headline, Index
+from feedhub.urls import UNCATEGORIZED, SiteUrls
+
+LISTING_PAGE_SIZE = 100
+HOME_HEADLINES = 5
+
+
+@dataclass(frozen=True)
+class Category:
+    slug: str
+    title: str
+    count: int
+    newest: datetime | None
+
+
+@dataclass(frozen=True)
+class Listing:
+    category: Category
+    page: int
+    last_page: int
+    headlines: list[Headline]
+
+
+class Site:
+    def __init__(self, config: Config, index: Index) -> None:
+        self.config = config
+        self.index = index
+        self.urls = SiteUrls(config.base_url)
+        self.info = SiteInfo(
+            title=config.title,
+            description=config.description,
+            author=config.author,
+            language=config.language,
+            urls=self.urls,
+            ttl_minutes=max(1, config.cache_max_age // 60),
+        )
+
+    def version(self, slug: str | None) -> int:
+        """Changes whenever anything in this category (or, for None, the site) changes."""
+        return self.index.version(SITE if slug is None else slug)
+
+    def categories(self) -> list[Category]:
+        """Every category with posts, plus the ones the config names, newest activity first."""
+        found = {stats.slug: self._category(stats) for stats in self.index.categories()}
+        for slug, title in self.config.categories.items():
+            found.setdefault(slug, Category(slug, title, 0, None))
+        by_slug = sorted(found.values(), key=lambda c: c.slug)
+        return sorted(by_slug, key=lambda c: c.newest.timestamp() if c.newest else -math.inf, reverse=True)
+
+    def category(self, slug: str) -> Category | None:
+        count, newest = self.index.feed_size(slug)
+        if not count and slug not in self.config.categories:
+            return None
+        return Category(slug, self.title_of(slug), count, newest)
+
+    def title_of(self, slug: str) -> str:
+        """The config's title, else the one its newest post's tags give, else the slug."""
+        if slug in self.config.categories:
+            return self.config.categories[slug]
+        if slug == UNCATEGORIZED:
+            return labels(self.config.language)["uncategorized"]
+        return self.index.category_tag(slug) or slug
+
+    def _category(self, stats: CategoryStats) -> Category:
+        title = self.config.categories.get(stats.slug) or stats.tag or self.title_of(stats.slug)
+        return Category(stats.slug, title, stats.count, stats.newest)
+
+    def feed_page(self, slug: str | None, page: int) -> FeedPage | None:
+        """One page of a feed, or None when there is no such category or page."""
+        count, updated = self.index.feed_size(slug)
+        if slug is None:
+            title, home_url = self.config.title, self.urls.home()
+        else:
+            if not count and slug not in self.config.categories:
+                return None
+            title, home_url = f"{self.title_of(slug)} · {self.config.title}", self.urls.category_page(slug)
+        size = self.config.feed_entries
+        last_page = max(1, math.ceil(count / size))
+        if not 1 <= page <= last_page:
+            return None
+        entries = self.index.entries(slug, (page - 1) * size, size)
+        return FeedPage(
+            slug=slug,
+            title=title,
+            home_url=home_url,
+            page=page,
+            last_page=last_page,
+            updated=updated,
+            entries=entries,
+            labels=self._labels(entries),
+        )
+
+    def _labels(self, entries: list[Entry]) -> dict[str, str]:
+        slugs = {slug for entry in entries for slug in entry.categories}
+        return {slug: self.title_of(slug) for slug in slugs}
+
+    def listing(self, slug: str, page: int) -> Listing | None:
+        category = self.category(slug)
+        if category is None:
+            return None
+        last_page = max(1, math.ceil(category.count / LISTING_PAGE_SIZE))
+        if not 1 <= page <= last_page:
+            return None
+        headlines = self.index.category_headlines(slug, (page - 1) * LISTING_PAGE_SIZE, LISTING_PAGE_SIZE)
+        return Listing(category, page, last_page, headlines)
+
+    def home(self) -> list[tuple[Category, list[Headline]]]:
+        headlines = self.index.headlines(HOME_HEADLINES)
+        return [(category, headlines.get(category.slug, [])) for category in self.categories()]
+
+    def post(self, permalink: str) -> tuple[Entry, list[Category]] | None:
+        entry = self.index.entry_at(permalink)
+        if entry is None:
+            return None
+        slugs = entry.categories or (UNCATEGORIZED,)
+        return entry, [Category(slug, self.title_of(slug), 0, None) for slug in slugs]
+
+    def find_category(self, name: str) -> str | None:
+        """A category by slug, or by its lower-cased form as Jekyll wrote it into URLs."""
+        if self.category(name) is not None:
+            return name
+        matches = [category.slug for category in self.categories() if category.slug.lower() == name.lower()]
+        return matches[0] if len(matches) == 1 else None

@@ -1,0 +1,70 @@
+"""Every public URL the site has, built from ``base_url``; and Jekyll-style permalinks.
+
+Slugs are percent-encoded whole (spaces, parentheses, slashes, non-ASCII), so a
+category named ``anxinguojizhengquan(xianggang)`` or ``21shijijingjibaodao 21caijingAPP``
+gets one unambiguous URL that routes back to it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import quote
+
+UNCATEGORIZED = "uncategorized"
+
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+_NOT_SLUG = re.compile(r"[\W_]+")
+_NOT_PRETTY_SLUG = re.compile(r"[^\w.~!$&'()+,;=@]+")
+
+
+class SiteUrls:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def home(self) -> str:
+        return f"{self.base_url}/"
+
+    def opml(self) -> str:
+        return f"{self.base_url}/opml"
+
+    def category_page(self, slug: str, page: int = 1) -> str:
+        return _paged(f"{self.base_url}/category/{quote(slug, safe='')}.html", page)
+
+    def feed(self, slug: str | None, fmt: str, page: int = 1) -> str:
+        """A category's feed, or the site-wide one when ``slug`` is None."""
+        path = f"/feed.{fmt}" if slug is None else f"/feeds/{quote(slug, safe='')}.{fmt}"
+        return _paged(self.base_url + path, page)
+
+    def post(self, permalink: str) -> str:
+        return self.base_url + quote(permalink, safe="/")
+
+
+def _paged(url: str, page: int) -> str:
+    return url if page == 1 else f"{url}?page={page}"
+
+
+def expand_permalink(pattern: str, categories: tuple[str, ...], date: datetime, slug: str) -> str:
+    """Fill a Jekyll permalink pattern (``/:categories/:year/:month/:day/:title:output_ext``).
+
+    As in Jekyll, ``date`` is in the site's time zone and categories are lower-cased,
+    so links into the old Jekyll site keep working.
+    """
+    values = {
+        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
+        "year": f"{date.year:04d}",
+        "short_year": f"{date.year % 100:02d}",
+        "month": f"{date.month:02d}",
+        "i_month": str(date.month),
+        "day": f"{date.day:02d}",
+        "i_day": str(date.day),
+        "y_day": f"{date.timetuple().tm_yday:03d}",
+        "hour": f"{date.hour:02d}",
+        "minute": f"{date.minute:02d}",
+        "second": f"{date.second:02d}",
+        "title": _NOT_PRETTY_SLUG.sub("-", slug).strip("-"),
+        "slug": _NOT_SLUG.sub("-", slug).strip("-").lower(),
+        "output_ext": ".html",
+    }
+    path = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), pattern)
+    return "/" + re.sub(r"/{2,}", "/", path).lstrip("/")

@@ -1,0 +1,105 @@
+"""Keep the index in step with the posts folder while a process serves it.
+
+File-system events (inotify through watchfiles) name the files that changed, so a
+new or edited post is re-read within a fraction of a second without scanning the
+whole folder; a full rescan runs at start and every few minutes as a safety net
+(events can be lost on network file systems or when the kernel queue overflows).
+The same loop makes scheduled posts visible when their date comes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path, PurePosixPath
+
+import watchfiles
+
+from feedhub.index import Index
+from feedhub.posts import is_post_file
+
+log = logging.getLogger(__name__)
+
+RESCAN_SECONDS = 300.0
+_TICK_MS = 200  # how often the loop wakes without events, to publish scheduled posts
+
+
+class Watcher:
+    def __init__(self, index: Index, posts_dir: Path, rescan_seconds: float = RESCAN_SECONDS) -> None:
+        self.index = index
+        self.posts_dir = posts_dir
+        self.rescan_seconds = rescan_seconds
+        self.ready = threading.Event()  # set once the first full sync is done
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._last_full_sync = 0.0
+
+    def start(self) -> None:
+        """Start the watching thread in this process (threads do not survive a fork)."""
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        self.ready.clear()
+        self._stop.clear()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="feedhub-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        force_polling = False
+        while not self._stop.is_set():
+            try:
+                self._watch(force_polling)
+            except Exception:
+                if not force_polling:
+                    log.warning("%s: file events unavailable; polling the folder instead", self.posts_dir)
+                    force_polling = True
+                else:
+                    log.exception("%s: watching failed; retrying in 5 s", self.posts_dir)
+                    self._stop.wait(5)
+
+    def _watch(self, force_polling: bool) -> None:
+        self._last_full_sync = -self.rescan_seconds
+        for changes in watchfiles.watch(
+            self.posts_dir,
+            watch_filter=lambda _change, path: not os.path.basename(path).startswith("."),
+            debounce=300,
+            step=50,
+            rust_timeout=_TICK_MS,
+            yield_on_timeout=True,
+            stop_event=self._stop,
+            raise_interrupt=False,
+            force_polling=force_polling,
+            poll_delay_ms=1000,
+        ):
+            try:
+                self._sync([self._relative(path) for _change, path in changes])
+            except Exception:
+                # A failed sync (a locked or full disk, say) must not stop the watching.
+                log.exception("%s: syncing the index failed; retrying", self.posts_dir)
+
+    def _sync(self, paths: list[str]) -> None:
+        due_for_rescan = time.monotonic() - self._last_full_sync >= self.rescan_seconds
+        if due_for_rescan or any(self._maybe_folder(path) for path in paths):
+            self.index.sync_all()
+            self._last_full_sync = time.monotonic()
+            self.ready.set()
+        elif paths:
+            self.index.sync_paths(path for path in paths if is_post_file(PurePosixPath(path).name))
+        next_due = self.index.next_due()
+        if next_due is not None and next_due <= self.index.clock():
+            self.index.publish_due()
+
+    def _relative(self, path: str) -> str:
+        return Path(path).relative_to(self.posts_dir).as_posix()
+
+    def _maybe_folder(self, path: str) -> bool:
+        """A folder moved in or out changes many posts at once; a full sync handles it."""
+        return not PurePosixPath(path).suffix and not is_post_file(PurePosixPath(path).name)
