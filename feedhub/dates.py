@@ -59,9 +59,3 @@ def _offset_zone(offset: str) -> tzinfo:
         raise ValueError(f"{offset!r} is not a valid UTC offset")
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if offset[0] == "-" else delta)
-
-
-def as_fixed_offset(moment: datetime) -> datetime:
-    """The same instant with a fixed offset, so isoformat() never depends on zone rules again."""
-    offset = moment.utcoffset() or timedelta(0)
-    return moment.astimezone(timezone(offset))

@@ -251,7 +251,7 @@ class Index:
                 for path, mtime, size in conn.execute("SELECT path, mtime_ns, size FROM files")
             }
             found = dict(self._scan())
-            changed = [path for path, stamp in found.items() if known.get(path) != stamp]
+            changed = sorted(path for path, stamp in found.items() if known.get(path) != stamp)
             removed = [path for path in known if path not in found]
             report = self._apply(changed, removed, compare_digest=False)
             self._publish_due()
@@ -658,7 +658,7 @@ def open_index(config: Config, clock: Callable[[], float] = time.time) -> Index:
 
 def _paired_tag(post: Post, position: int) -> str | None:
     """The tag naming a category: tags pair with categories by position, or one tag names the one category."""
-    if len(post.tags) == len(post.categories):
+    if post.categories and len(post.tags) == len(post.categories):
         return post.tags[position]
     if len(post.categories) <= 1 and post.tags:
         return post.tags[0]

@@ -190,7 +190,8 @@ def _post_date(meta: dict, path: str, tz: tzinfo) -> datetime:
 def _scalar_text(value: object) -> str:
     if value is None or isinstance(value, dict | list | bool):
         return ""
-    return str(value).strip()
+    # YAML escapes ("\x07") can carry characters the raw-text cleanup never saw.
+    return _XML_ILLEGAL.sub("", str(value)).strip()
 
 
 def _names(meta: dict, plural: str, singular: str) -> tuple[str, ...]:

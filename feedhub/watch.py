@@ -53,6 +53,13 @@ class Watcher:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        try:
+            # Sync before the watching starts, so the app is ready at once; the first pass of
+            # the loop syncs again, which catches what changed before the watch was in place.
+            self.index.sync_all()
+            self.ready.set()
+        except Exception:
+            log.exception("%s: the first sync failed; retrying while watching", self.posts_dir)
         force_polling = False
         while not self._stop.is_set():
             try:

@@ -1,0 +1,33 @@
+"""Fixtures shared by the tests; the helpers they use live in tests/helpers.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from feedhub.config import Config
+from feedhub.web import create_app
+from tests.helpers import Server, SiteFolder
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> SiteFolder:
+    folder = SiteFolder(tmp_path / "site")
+    folder.posts.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Server]]:
+    servers: list[Server] = []
+
+    def start(config: Config, **options: object) -> Server:
+        server = Server(create_app(config, **options))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,191 @@
+"""Test helpers: a site folder on disk, a real HTTP server on 127.0.0.1, a plain HTTP client."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from flask import Flask
+from werkzeug.serving import make_server
+
+from feedhub.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CORPUS_POSTS = SHARED / "corpus" / "finews" / "_posts"
+SEEDS = SHARED / "seeds"
+BASE_URL = "https://news.example.org"
+
+
+def corpus_posts() -> Path:
+    if not CORPUS_POSTS.is_dir():
+        pytest.skip(f"the finews corpus is not at {CORPUS_POSTS} (../shared is absent)")
+    return CORPUS_POSTS
+
+
+def post_text(
+    title: str = "A post",
+    date: str | None = "2022-04-15 11:35:24 +0800",
+    categories: str | list[str] | None = "news",
+    tags: str | list[str] | None = None,
+    body: str = "Some text.",
+    **extra: object,
+) -> str:
+    """A Jekyll post as the finews generator wrote them (quoted title, unquoted scalars)."""
+    lines = ["---", "layout: post", f"title: {json.dumps(title, ensure_ascii=False)}"]
+    if date is not None:
+        lines.append(f"date: {date}")
+    for key, value in (("categories", categories), ("tags", tags), *extra.items()):
+        if value is not None:
+            dumped = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=True).strip()
+            lines.append(dumped[1:-1])
+    return "\n".join([*lines, "---", body])
+
+
+@dataclass
+class SiteFolder:
+    root: Path
+
+    @property
+    def posts(self) -> Path:
+        return self.root / "_posts"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "feedhub.yaml"
+
+    def write_config(self, **overrides: object) -> Path:
+        settings: dict[str, object] = {
+            "title": "Example News",
+            "base_url": BASE_URL,
+            "language": "en",
+            "posts_dir": "_posts",
+            "data_dir": "data",
+        }
+        settings.update(overrides)
+        self.config_path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+        return self.config_path
+
+    def config(self, **overrides: object) -> Config:
+        self.write_config(**overrides)
+        return load_config(self.config_path)
+
+    def add(self, name: str, text: str | None = None, **fields: object) -> Path:
+        path = self.posts / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(post_text(**fields) if text is None else text, encoding="utf-8")
+        return path
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+def request(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+    """One HTTP request with exactly these headers: no redirects followed, no decoding."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, headers=headers or {})
+        response = connection.getresponse()
+        body = response.read()
+        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+    finally:
+        connection.close()
+
+
+class Server:
+    """A real threaded HTTP server on 127.0.0.1 running a feedhub app."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+        return request(self.url + path, headers, method)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self.app.extensions["feedhub"]["watcher"].stop()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> object:
+    """Poll until ``condition()`` is truthy; generous, since the machines are shared and slow."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+class FrozenClock:
+    """A clock that only moves when the test says so."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ServeProcess:
+    """`feedhub serve` (gunicorn) as a real subprocess on a free loopback port."""
+
+    def __init__(self, config_path: Path, log_path: Path, *options: str) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log_path = log_path
+        port = self.url.rsplit(":", 1)[1]
+        command = [sys.executable, "-m", "feedhub", "serve", "--config", str(config_path), "--port", port]
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen([*command, "--no-access-log", *options], stdout=log, stderr=log)
+        if not wait_for(self._healthy, timeout=60, interval=0.1):
+            self.stop()
+            raise AssertionError(f"feedhub serve did not start:\n{self.log()}")
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"feedhub serve exited with {self.process.returncode}:\n{self.log()}")
+        try:
+            return self.get("/healthz").status == 200
+        except OSError:
+            return False
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Reply:
+        return request(self.url + path, headers)
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from feedhub.index import INDEX_FILE, SITE, Index, open_index
+from tests.helpers import FrozenClock, SiteFolder, corpus_posts, post_text
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def entry_titles(index: Index, slug: str | None = None) -> list[str]:
+    return [entry.title for entry in index.entries(slug, 0, 1000)]
+
+
+def test_sync_adds_edits_and_removes(site: SiteFolder) -> None:
+    site.add("2022-01-01-a.md", title="A", date="2022-01-01 10:00:00", categories="one")
+    site.add("2022-01-02-b.md", title="B", date="2022-01-02 10:00:00", categories="two")
+    index = open_index(site.config())
+    report = index.sync_all()
+    assert (report.added, report.updated, report.removed) == (2, 0, 0)
+    assert entry_titles(index) == ["B", "A"]
+    versions = {key: index.version(key) for key in (SITE, "one", "two")}
+
+    site.add("2022-01-01-a.md", title="A, edited", date="2022-01-01 10:00:00", categories="one")
+    report = index.sync_all()
+    assert (report.added, report.updated, report.removed) == (0, 1, 0)
+    assert entry_titles(index, "one") == ["A, edited"]
+    assert index.version("one") > versions["one"] and index.version(SITE) > versions[SITE]
+    assert index.version("two") == versions["two"]  # untouched category keeps its cached feeds
+
+    (site.posts / "2022-01-02-b.md").unlink()
+    report = index.sync_all()
+    assert report.removed == 1
+    assert entry_titles(index) == ["A, edited"]
+    assert index.feed_size("two") == (0, None)
+
+
+def test_order_is_by_date_not_file_name(site: SiteFolder) -> None:
+    site.add("2021-12-08-202112082206672930.md", title="later", date="2021-12-08 10:46:18")
+    site.add("2021-12-08-202112082206703990.md", title="earlier", date="2021-12-08 10:18:31")
+    site.add("2021-12-08-202112082206738071.md", title="with offset", date="2021-12-08 03:50:00 +0100")
+    index = open_index(site.config())
+    index.sync_all()
+    assert entry_titles(index) == ["with offset", "later", "earlier"]
+
+
+def test_restart_over_unchanged_posts_reads_none(site: SiteFolder) -> None:
+    paths = [
+        site.add(f"2022-01-{day:02d}-p.md", title=f"post {day}", date=f"2022-01-{day:02d}")
+        for day in (1, 2, 3)
+    ]
+    config = site.config()
+    open_index(config).sync_all()
+    for path in paths:
+        # Same size and mtime, different bytes: only a re-read could notice.
+        stat = path.stat()
+        path.write_bytes(b"x" * stat.st_size)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    restarted = open_index(config)
+    report = restarted.sync_all()
+    assert not report.changed
+    assert entry_titles(restarted) == ["post 3", "post 2", "post 1"]
+
+
+def test_deleting_the_index_loses_nothing(site: SiteFolder) -> None:
+    site.add("2022-01-01-a.md", title="A", categories="one", tags="第一")
+    site.add("2022-01-02-b.md", title="B", date="2022-01-02", categories=["one", "two"])
+    config = site.config()
+    index = open_index(config)
+    index.sync_all()
+    before = index.entries(None, 0, 10)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{config.data_dir / INDEX_FILE}{suffix}").unlink(missing_ok=True)
+    rebuilt = open_index(config)
+    rebuilt.sync_all()
+    assert rebuilt.entries(None, 0, 10) == before
+
+
+def test_a_corrupt_index_is_rebuilt(site: SiteFolder) -> None:
+    site.add("2022-01-01-a.md", title="A")
+    config = site.config()
+    (config.data_dir / INDEX_FILE).write_bytes(b"this is not a database" * 100)
+    index = open_index(config)
+    index.sync_all()
+    assert entry_titles(index) == ["A"]
+
+
+def test_changed_settings_rebuild_the_index(site: SiteFolder) -> None:
+    site.add("a.md", title="A", date="2022-01-01 10:00:00")
+    index = open_index(site.config())
+    index.sync_all()
+    assert index.entries(None, 0, 1)[0].published.isoformat() == "2022-01-01T10:00:00+08:00"
+    index = open_index(site.config(timezone="UTC"))
+    index.sync_all()
+    assert index.entries(None, 0, 1)[0].published.isoformat() == "2022-01-01T10:00:00+00:00"
+
+
+def test_entry_id_survives_edits_of_title_category_and_date(site: SiteFolder) -> None:
+    site.add("2022-01-01-a.md", title="A", categories="one")
+    index = open_index(site.config())
+    index.sync_all()
+    (first,) = index.entries(None, 0, 10)
+    site.add("2022-01-01-a.md", title="Renamed", date="2022-02-02 12:00:00", categories="two")
+    index.sync_all()
+    (edited,) = index.entries(None, 0, 10)
+    assert edited.entry_id == first.entry_id
+    assert edited.permalink != first.permalink
+    assert first.entry_id.startswith("urn:uuid:")
+
+
+def test_explicit_ids_and_collisions(site: SiteFolder) -> None:
+    site.add("a.md", title="A", id="tag:example.org,2022:a")
+    site.add("b.md", title="B", id="tag:example.org,2022:a", date="2022-04-15 11:35:25 +0800")
+    site.add("sub/a.markdown", title="A too")  # same stem as a.md elsewhere
+    index = open_index(site.config())
+    index.sync_all()
+    ids = {entry.title: entry.entry_id for entry in index.entries(None, 0, 10)}
+    assert ids["A"] == "tag:example.org,2022:a"
+    assert len(set(ids.values())) == 3
+    _, warnings = index.problems()
+    assert any("entry id tag:example.org,2022:a is taken by a.md" in w.reason for w in warnings)
+
+
+def test_permalinks_follow_jekyll_and_stay_unique(site: SiteFolder) -> None:
+    site.add("2021-12-08-x.md", title="one", date="2021-12-08 10:00:00", categories="TechWeb")
+    site.add("sub/2021-12-08-x.md", title="two", date="2021-12-08 11:00:00", categories="techweb")
+    site.add("custom.md", title="three", permalink="/about/custom.html")
+    index = open_index(site.config())
+    index.sync_all()
+    links = {entry.title: entry.permalink for entry in index.entries(None, 0, 10)}
+    assert links["one"] == "/techweb/2021/12/08/x.html"
+    assert links["two"].startswith("/techweb/2021/12/08/x-") and links["two"].endswith(".html")
+    assert links["three"] == "/about/custom.html"
+    assert index.entry_at("/about/custom.html").title == "three"
+
+
+def test_skipped_posts_are_reported_and_recover(site: SiteFolder) -> None:
+    site.add("2022-01-01-ok.md", title="ok")
+    broken = site.add("-202205262391921712.md", title="", date="'  +0800'")
+    index = open_index(site.config())
+    report = index.sync_all()
+    assert [problem.path for problem in report.skipped] == ["-202205262391921712.md"]
+    skipped, _ = index.problems()
+    assert "empty title" in skipped[0].reason
+    broken.write_text(post_text(title="fixed", date="2022-05-26 12:00:00"), encoding="utf-8")
+    index.sync_all()
+    assert index.problems() == ([], [])
+    assert entry_titles(index) == ["fixed", "ok"]
+
+
+def test_drafts_hidden_and_ignored_files(site: SiteFolder) -> None:
+    site.add("draft.md", title="draft", published=False)
+    site.add("_underscore.md", title="special")
+    site.add(".hidden.md", title="hidden")
+    site.add("backup.md~", title="backup")
+    site.add("notes.rst", title="other format")
+    site.add("_drafts/inside.md", title="in a special folder")
+    site.add("2022/deep/post.html", title="nested", body="<p>html body</p>")
+    index = open_index(site.config())
+    index.sync_all()
+    assert entry_titles(index) == ["nested"]
+    assert index.counts() == {"posts": 1, "scheduled": 0, "drafts": 1, "categories": 1}
+
+
+def test_uncategorized_posts_get_their_own_feed(site: SiteFolder) -> None:
+    site.add("a.md", title="A", categories=None)
+    index = open_index(site.config())
+    index.sync_all()
+    assert entry_titles(index, "uncategorized") == ["A"]
+    assert index.entries(None, 0, 1)[0].categories == ()
+
+
+def test_category_title_comes_from_the_newest_tagged_post(site: SiteFolder) -> None:
+    site.add("a.md", title="A", date="2022-01-01", categories="guojiafazhangaigewei", tags="焦联资讯新闻")
+    site.add(
+        "b.md", title="B", date="2022-02-01", categories="guojiafazhangaigewei", tags="国家发展改革委新闻"
+    )
+    site.add("c.md", title="C", date="2022-03-01", categories=["x", "y"], tags=["X title", "Y title"])
+    index = open_index(site.config())
+    index.sync_all()
+    assert index.category_tag("guojiafazhangaigewei") == "国家发展改革委新闻"
+    assert index.category_tag("y") == "Y title"
+    stats = {category.slug: category for category in index.categories()}
+    assert stats["guojiafazhangaigewei"].count == 2
+    assert stats["guojiafazhangaigewei"].tag == "国家发展改革委新闻"
+
+
+def test_watched_paths_with_unchanged_content_bump_nothing(site: SiteFolder) -> None:
+    post = site.add("a.md", title="A", categories="one")
+    index = open_index(site.config())
+    index.sync_all()
+    version = index.version("one")
+    post.touch()
+    assert not index.sync_paths(["a.md"]).changed
+    assert index.version("one") == version
+    post.write_text(post_text(title="A2", categories="one"), encoding="utf-8")
+    assert index.sync_paths(["a.md"]).updated == 1
+    assert index.version("one") > version
+    post.unlink()
+    assert index.sync_paths(["a.md", "never-existed.md"]).removed == 1
+
+
+def test_scheduled_posts_appear_when_their_date_comes(site: SiteFolder) -> None:
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=SHANGHAI).timestamp()
+    clock = FrozenClock(now)
+    site.add("past.md", title="past", date="2026-11-22 11:00:00")
+    site.add("future.md", title="future", date="2026-11-22 13:00:00", categories="later")
+    index = Index(site.config().data_dir / INDEX_FILE, open_index(site.config()).settings, clock)
+    index.sync_all()
+    assert entry_titles(index) == ["past"]
+    assert index.counts()["scheduled"] == 1
+    assert index.next_due() == datetime(2026, 11, 22, 13, 0, tzinfo=SHANGHAI).timestamp()
+    version = index.version("later")
+    assert index.publish_due() == 0
+    clock.now += 3600
+    assert index.publish_due() == 1
+    assert entry_titles(index) == ["future", "past"]
+    assert index.version("later") > version
+    assert index.next_due() is None
+
+
+def test_future_setting_publishes_at_once(site: SiteFolder) -> None:
+    site.add("future.md", title="future", date="2999-01-01 00:00:00")
+    index = open_index(site.config(future=True))
+    index.sync_all()
+    assert entry_titles(index) == ["future"]
+
+
+def test_corpus_index(tmp_path: Path) -> None:
+    folder = SiteFolder(tmp_path)
+    index = open_index(folder.config(posts_dir=str(corpus_posts()), language="zh-CN"))
+    report = index.sync_all()
+    assert report.added == 112 and len(report.skipped) == 1
+    assert index.counts() == {"posts": 111, "scheduled": 0, "drafts": 0, "categories": 2}
+    assert index.feed_size("emnews")[0] == 110
+    assert index.category_tag("emnews") == "东财滚动新闻"
+    newest = index.entries("emnews", 0, 1)[0]
+    assert newest.permalink == "/emnews/2021/12/08/202112082207168450.html"
+    empty_link = index.entry_at("/emnews/2021/12/08/202112082206870651.html")
+    assert empty_link.via is None and "&lt;&gt;" not in empty_link.html
+
+
+def test_paging_slices(site: SiteFolder) -> None:
+    for day in range(1, 8):
+        site.add(f"2022-01-0{day}-p.md", title=f"p{day}", date=f"2022-01-0{day}")
+    index = open_index(site.config())
+    index.sync_all()
+    assert [e.title for e in index.entries(None, 3, 3)] == ["p4", "p3", "p2"]
+    assert [e.title for e in index.entries(None, 6, 3)] == ["p1"]

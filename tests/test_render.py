@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import pytest
+
+from feedhub.render import SUMMARY_LENGTH, find_via, html_to_text, render_post, sanitize
+
+BASE = "https://finews.withounder.com"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<script>alert(1)</script>",
+        "<SCRIPT SRC=//evil.example/x.js></SCRIPT>",
+        "<style>body { display: none }</style>",
+        '<iframe src="https://evil.example/"></iframe>',
+        '<object data="evil.swf"></object>',
+        '<embed src="evil.swf">',
+        '<form action="https://evil.example/"><input name="password"></form>',
+        '<svg><a xlink:href="javascript:alert(1)"><text>x</text></a></svg>',
+        '<math><maction actiontype="statusline">x</maction></math>',
+        '<meta http-equiv="refresh" content="0;url=https://evil.example/">',
+        '<base href="https://evil.example/">',
+        '<link rel="stylesheet" href="https://evil.example/x.css">',
+        "<template><img src=x></template>",
+    ],
+)
+def test_active_content_is_dropped(hostile: str) -> None:
+    cleaned = sanitize(f"<p>before</p>{hostile}<p>after</p>", BASE)
+    assert cleaned == "<p>before</p><p>after</p>"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        " javascript:alert(1)",
+        "java\tscript:alert(1)",
+        "&#106;avascript:alert(1)",
+        "vbscript:msgbox(1)",
+        "data:text/html;base64,PHNjcmlwdD4=",
+    ],
+)
+def test_dangerous_urls_are_removed(url: str) -> None:
+    cleaned = sanitize(f'<a href="{url}">link</a><img src="{url}">', BASE)
+    assert "script" not in cleaned.lower() and "data:" not in cleaned
+    assert ">link</a>" in cleaned
+
+
+def test_event_handlers_styles_and_classes_are_removed() -> None:
+    cleaned = sanitize(
+        '<p style="position:fixed;top:0" class="x" onclick="steal()">t</p>'
+        '<img src="a.png" onerror="steal()">',
+        BASE,
+    )
+    assert cleaned == f'<p>t</p><img src="{BASE}/a.png">'
+
+
+def test_reading_markup_survives() -> None:
+    fragment = (
+        '<h2>H</h2><p>a<br><strong>b</strong><em>c</em></p><ul><li>1</li></ul><ol start="3"><li>2</li></ol>'
+        '<blockquote>q</blockquote><table><thead><tr><th colspan="2">h</th></tr></thead>'
+        "<tbody><tr><td>1</td><td>2</td></tr></tbody></table>"
+        '<img src="https://img.example/a.png" alt="A" width="578" height="276">'
+    )
+    assert sanitize(fragment, BASE) == fragment
+
+
+def test_urls_are_made_absolute_against_base_url() -> None:
+    cleaned = sanitize(
+        '<a href="../emnews/">r</a><a href="//finews.withounder.com/">p</a><a href="/category/x.html">a</a>'
+        '<img src="//dfscdn.dfcfw.com/a.jpg"><a href="http://quote.eastmoney.com/unify/r/106.NIO">x</a>',
+        BASE,
+    )
+    assert f'href="{BASE}/emnews/"' in cleaned
+    assert 'href="https://finews.withounder.com/"' in cleaned
+    assert f'href="{BASE}/category/x.html"' in cleaned
+    assert 'src="https://dfscdn.dfcfw.com/a.jpg"' in cleaned
+    assert 'href="http://quote.eastmoney.com/unify/r/106.NIO"' in cleaned
+    assert 'rel="noopener noreferrer"' in cleaned
+
+
+def test_markdown_with_raw_html_autolinks_and_back_links() -> None:
+    body = (
+        "<p>正文<strong>重点</strong></p>\n <p>第二段</p>\n\n"
+        "精度满足<1%，*强调*\n\n"
+        "<http://finance.eastmoney.com/news/1354,202112082206796814.html>\n\n"
+        "<>\n\n"
+        "[返回东财滚动新闻](//finews.withounder.com/emnews/)｜[返回首页](../)"
+    )
+    rendered = render_post(body, "markdown", BASE, None)
+    assert "<p>正文<strong>重点</strong></p>\n <p>第二段</p>" in rendered.html
+    assert "精度满足&lt;1%，<em>强调</em>" in rendered.html
+    link = "http://finance.eastmoney.com/news/1354,202112082206796814.html"
+    assert f'<a href="{link}" rel="noopener noreferrer">{link}</a>' in rendered.html
+    assert "&lt;&gt;" not in rendered.html
+    assert f'<a href="{BASE}/emnews/" rel="noopener noreferrer">返回东财滚动新闻</a>｜' in rendered.html
+    # the summary is the article: no original link, no back-links
+    assert rendered.summary == "正文重点 第二段 精度满足<1%，强调"
+
+
+def test_markdown_tables() -> None:
+    rendered = render_post("| a | b |\n|---|---|\n| 1 | 2 |", "markdown", BASE, None)
+    assert "<table>" in rendered.html and "<td>1</td>" in rendered.html
+
+
+def test_html_posts_are_not_markdown() -> None:
+    rendered = render_post("<p>*not emphasis*</p>", "html", BASE, None)
+    assert rendered.html == "<p>*not emphasis*</p>"
+
+
+def test_summary_prefers_description_and_truncates() -> None:
+    assert render_post("body", "markdown", BASE, "  The   description ").summary == "The description"
+    chinese = "据霍尼韦尔官网消息，霍尼韦尔宣布为蔚来旗下新能源汽车提供制冷剂。" * 10
+    summary = render_post(chinese, "markdown", BASE, None).summary
+    assert len(summary) <= SUMMARY_LENGTH and summary.endswith("。")
+    english = "word " * 100
+    summary = render_post(english, "markdown", BASE, None).summary
+    assert len(summary) <= SUMMARY_LENGTH + 1 and summary.endswith("word…")
+
+
+def test_find_via() -> None:
+    assert find_via("text\n\n<http://a.example/x,1.html>\n\n[back](/)") == "http://a.example/x,1.html"
+    assert find_via("text <http://inline.example/> text") is None
+    assert find_via("<>\n") is None
+    assert find_via("<https://secure.example/>") == "https://secure.example/"
+
+
+def test_html_to_text() -> None:
+    assert (
+        html_to_text("<p>a &lt;蒙特利尔议定书&gt;</p><p>b&amp;c</p><script>x</script>")
+        == "a <蒙特利尔议定书> b&c"
+    )

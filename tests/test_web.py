@@ -1,0 +1,242 @@
+"""The HTTP interface, over a real server on 127.0.0.1 and a plain HTTP client."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
+from xml.etree import ElementTree
+
+import feedparser
+import pytest
+
+from tests.helpers import BASE_URL, Server, SiteFolder, post_text, wait_for
+
+SLUGS = ["emnews", "21shijijingjibaodao 21caijingAPP", "anxinguojizhengquan(xianggang)", "国内财经", "a/b"]
+
+
+@pytest.fixture
+def server(site: SiteFolder, serve: Callable[..., Server]) -> Server:
+    for number, slug in enumerate(SLUGS):
+        site.add(
+            f"2021-12-08-post{number}.md",
+            title=f"标题 {number}",
+            date=f"2021-12-08 10:{number:02d}:00",
+            categories=slug,
+            tags=f"{slug} 新闻",
+            body=f"正文 {number}\n\n<http://example.com/{number}>",
+        )
+    site.add("2021-12-01-init.md", title="开站大吉", date="2021-12-01 13:33:50", categories="sitenews")
+    site.add("-202205262391921712.md", title="", date="'  +0800'", categories="emnews")
+    return serve(site.config(language="zh-CN", cache_max_age=120, feed_entries=2))
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/feed.atom", "application/atom+xml; charset=utf-8"),
+        ("/feed.xml", "application/atom+xml; charset=utf-8"),
+        ("/feed.rss", "application/rss+xml; charset=utf-8"),
+        ("/feed.json", "application/feed+json"),
+        ("/feeds/emnews.atom", "application/atom+xml; charset=utf-8"),
+        ("/feeds/emnews.rss", "application/rss+xml; charset=utf-8"),
+        ("/feeds/emnews.json", "application/feed+json"),
+        ("/", "text/html; charset=utf-8"),
+        ("/category/emnews.html", "text/html; charset=utf-8"),
+        ("/opml", "text/x-opml; charset=utf-8"),
+    ],
+)
+def test_content_types_and_caching_headers(server: Server, path: str, content_type: str) -> None:
+    reply = server.get(path)
+    assert reply.status == 200
+    assert reply.headers["content-type"] == content_type
+    assert reply.headers["cache-control"] == "public, max-age=120"
+    assert reply.headers["vary"] == "Accept-Encoding"
+    assert re.fullmatch(r'"[0-9a-f]{32}"', reply.headers["etag"])
+    assert int(reply.headers["content-length"]) == len(reply.body)
+
+
+def test_feed_xml_is_the_atom_feed(server: Server) -> None:
+    assert server.get("/feed.xml").body == server.get("/feed.atom").body
+
+
+def test_last_modified_is_the_newest_entry(server: Server) -> None:
+    reply = server.get("/feeds/emnews.atom")
+    assert parsedate_to_datetime(reply.headers["last-modified"]).isoformat() == "2021-12-08T02:00:00+00:00"
+
+
+def test_conditional_get_round_trips(server: Server) -> None:
+    first = server.get("/feeds/emnews.atom")
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    again = server.get("/feeds/emnews.atom", {"If-None-Match": etag})
+    assert again.status == 304 and again.body == b""
+    assert again.headers["etag"] == etag and again.headers["cache-control"] == "public, max-age=120"
+    assert server.get("/feeds/emnews.atom", {"If-None-Match": f'"other", {etag}'}).status == 304
+    assert server.get("/feeds/emnews.atom", {"If-None-Match": "*"}).status == 304
+    assert server.get("/feeds/emnews.atom", {"If-None-Match": '"other"'}).status == 200
+    assert server.get("/feeds/emnews.atom", {"If-Modified-Since": modified}).status == 304
+    assert (
+        server.get("/feeds/emnews.atom", {"If-Modified-Since": "Wed, 08 Dec 2021 01:59:59 GMT"}).status == 200
+    )
+    # If-None-Match wins over If-Modified-Since
+    both = {"If-None-Match": '"other"', "If-Modified-Since": modified}
+    assert server.get("/feeds/emnews.atom", both).status == 200
+
+
+def test_etag_comes_from_the_body_not_the_build(server: Server, site: SiteFolder, serve) -> None:
+    etag = server.get("/feed.rss").headers["etag"]
+    restarted = serve(site.config(language="zh-CN", cache_max_age=120, feed_entries=2))
+    assert restarted.get("/feed.rss").headers["etag"] == etag
+
+
+def test_head(server: Server) -> None:
+    get = server.get("/feeds/emnews.rss")
+    head = server.get("/feeds/emnews.rss", method="HEAD")
+    assert head.status == 200 and head.body == b""
+    for name in ("etag", "content-type", "content-length", "last-modified", "cache-control"):
+        assert head.headers[name] == get.headers[name]
+    assert (
+        server.get("/feeds/emnews.rss", {"If-None-Match": get.headers["etag"]}, method="HEAD").status == 304
+    )
+
+
+def test_gzip_when_accepted(server: Server) -> None:
+    plain = server.get("/feed.atom")
+    zipped = server.get("/feed.atom", {"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(zipped.body) == plain.body
+    assert zipped.headers["etag"] != plain.headers["etag"]
+    assert (
+        server.get("/feed.atom", {"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]}).status
+        == 304
+    )
+    refused = server.get("/feed.atom", {"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers and refused.body == plain.body
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_slugs_are_percent_encoded_and_routed(server: Server, slug: str) -> None:
+    encoded = quote(slug, safe="")
+    for fmt in ("atom", "rss", "json"):
+        reply = server.get(f"/feeds/{encoded}.{fmt}")
+        assert reply.status == 200, (slug, fmt)
+    parsed = feedparser.parse(server.get(f"/feeds/{encoded}.atom").body)
+    assert parsed.feed.title == f"{slug} 新闻 · Example News"
+    assert {link.rel: link.href for link in parsed.feed.links}["self"] == f"{BASE_URL}/feeds/{encoded}.atom"
+    assert server.get(f"/category/{encoded}.html").status == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/feeds/unknown.atom", 404),
+        ("/feeds/Emnews.atom", 404),  # slugs are case-sensitive (TechWeb and Techweb are two)
+        ("/feeds/emnews.xml", 404),
+        ("/feeds/emnews.atom?page=3", 404),
+        ("/feeds/emnews.atom?page=0", 404),
+        ("/feeds/emnews.atom?page=two", 400),
+        ("/feed.atom?page=5", 404),
+        ("/category/unknown.html", 404),
+        ("/2021/12/08/nothing.html", 404),
+        ("/opml?format=yaml", 400),
+    ],
+)
+def test_not_found_and_bad_requests(server: Server, path: str, status: int) -> None:
+    assert server.get(path).status == status
+
+
+def test_paging_over_http(server: Server) -> None:
+    page = feedparser.parse(server.get("/feed.atom?page=2").body)
+    links = {link.rel: link.href for link in page.feed.links}
+    assert links["self"] == f"{BASE_URL}/feed.atom?page=2"
+    assert links["previous"] == f"{BASE_URL}/feed.atom"
+    assert links["next"] == f"{BASE_URL}/feed.atom?page=3"
+    assert links["last"] == f"{BASE_URL}/feed.atom?page=3"
+    titles = [entry.title for entry in page.entries]
+    assert titles == ["标题 2", "标题 1"]
+
+
+def test_pages_carry_language_and_autodiscovery(server: Server) -> None:
+    home = server.get("/").text
+    assert '<html lang="zh-CN">' in home
+    assert (
+        '<link rel="alternate" type="application/atom+xml" title="Example News (Atom)" '
+        f'href="{BASE_URL}/feed.atom">' in home
+    )
+    assert "标题 4" in home and "开站大吉" in home
+    assert server.get("/").headers["content-security-policy"].startswith("default-src 'none'")
+
+    category = server.get("/category/emnews.html").text
+    assert (
+        f'type="application/rss+xml" title="emnews 新闻 (RSS)" href="{BASE_URL}/feeds/emnews.rss"' in category
+    )
+    assert f'href="{BASE_URL}/emnews/2021/12/08/post0.html"' in category
+
+
+def test_post_pages_live_at_the_feeds_links(server: Server) -> None:
+    for entry in feedparser.parse(server.get("/feed.atom?page=1").body).entries:
+        path = entry.link.removeprefix(BASE_URL)
+        page = server.get(path)
+        assert page.status == 200, path
+        assert entry.title in page.text
+        assert '<html lang="zh-CN">' in page.text
+        assert 'rel="alternate" type="application/feed+json"' in page.text
+    assert server.get(quote("/21shijijingjibaodao 21caijingapp/2021/12/08/post1.html")).status == 200
+
+
+def test_jekyll_back_links_redirect_to_the_category_page(server: Server) -> None:
+    reply = server.get("/emnews/")
+    assert reply.status == 301
+    assert reply.headers["location"] == f"{BASE_URL}/category/emnews.html"
+    assert server.get("/nothing/").status == 404
+
+
+def test_opml_lists_every_feed(server: Server) -> None:
+    outlines = ElementTree.fromstring(server.get("/opml").body).findall("./body/outline")
+    urls = [outline.get("xmlUrl") for outline in outlines]
+    assert urls[0] == f"{BASE_URL}/feed.atom"
+    expected = {f"{BASE_URL}/feeds/{quote(slug, safe='')}.atom" for slug in [*SLUGS, "sitenews"]}
+    assert set(urls[1:]) == expected
+    rss = ElementTree.fromstring(server.get("/opml?format=rss").body)
+    assert rss.get("version") == "2.0"
+    assert all(outline.get("xmlUrl").endswith(".rss") for outline in rss.findall("./body/outline"))
+
+
+def test_healthz(server: Server) -> None:
+    reply = server.get("/healthz")
+    health = json.loads(reply.body)
+    assert reply.headers["cache-control"] == "no-store"
+    assert health["status"] == "ok" and health["index"] == "ready"
+    assert (health["posts"], health["categories"]) == (6, 6)
+    assert health["skipped"] == [{"file": "-202205262391921712.md", "reason": health["skipped"][0]["reason"]}]
+    assert "empty title" in health["skipped"][0]["reason"]
+
+
+def test_changes_show_up_without_a_restart(server: Server, site: SiteFolder) -> None:
+    before = server.get("/feeds/emnews.atom")
+    site.add("2021-12-09-new.md", title="新文章", date="2021-12-09 08:00:00", categories="emnews")
+
+    def newest_title() -> str:
+        return feedparser.parse(server.get("/feeds/emnews.atom").body).entries[0].title
+
+    assert wait_for(lambda: newest_title() == "新文章")
+    assert server.get("/feeds/emnews.atom", {"If-None-Match": before.headers["etag"]}).status == 200
+
+    site.add(
+        "2021-12-09-new.md", post_text(title="改过的标题", date="2021-12-09 08:00:00", categories="emnews")
+    )
+    assert wait_for(lambda: newest_title() == "改过的标题")
+
+    (site.posts / "2021-12-09-new.md").unlink()
+    assert wait_for(lambda: newest_title() == "标题 0")
+    assert wait_for(lambda: server.get("/emnews/2021/12/09/new.html").status == 404)
+
+
+def test_other_feeds_stay_cached_when_one_category_changes(server: Server, site: SiteFolder) -> None:
+    etag = server.get("/feeds/sitenews.atom").headers["etag"]
+    site.add("2021-12-09-new.md", title="新文章", date="2021-12-09 08:00:00", categories="emnews")
+    assert wait_for(lambda: "新文章" in server.get("/feeds/emnews.atom").text)
+    assert server.get("/feeds/sitenews.atom", {"If-None-Match": etag}).status == 304
