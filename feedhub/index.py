@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 from feedhub.config import Config
+from feedhub.errors import FeedhubError
 from feedhub.posts import Post, PostFile, is_post_file, read_post_file
 from feedhub.render import find_via, render_post
 from feedhub.urls import UNCATEGORIZED, expand_permalink
@@ -280,7 +281,10 @@ class Index:
 
     def _scan(self) -> Iterator[tuple[str, tuple[int, int]]]:
         root = self.settings.posts_dir
-        for folder, dirs, files in os.walk(root):
+        if not root.is_dir():
+            # Never read a vanished folder (an unmounted disk, say) as "every post was deleted".
+            raise FeedhubError(f"{root}: the posts folder is missing")
+        for folder, dirs, files in os.walk(root, onerror=_raise):
             dirs[:] = [name for name in dirs if not name.startswith((".", "_", "#"))]
             relative = Path(folder).relative_to(root)
             for name in files:
@@ -654,6 +658,10 @@ class Index:
 def open_index(config: Config, clock: Callable[[], float] = time.time) -> Index:
     """The index of a configured site, in its data folder."""
     return Index(config.data_dir / INDEX_FILE, IndexSettings.from_config(config), clock)
+
+
+def _raise(error: OSError) -> None:
+    raise FeedhubError(f"{error.filename}: cannot list the folder: {error.strerror}")
 
 
 def _paired_tag(post: Post, position: int) -> str | None:

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 import watchfiles
@@ -36,6 +37,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._last_full_sync = 0.0
+        self.last_error: str | None = None  # why the last sync failed, for /healthz
 
     def start(self) -> None:
         """Start the watching thread in this process (threads do not survive a fork)."""
@@ -53,13 +55,10 @@ class Watcher:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        try:
-            # Sync before the watching starts, so the app is ready at once; the first pass of
-            # the loop syncs again, which catches what changed before the watch was in place.
-            self.index.sync_all()
+        # Sync before the watching starts, so the app is ready at once; the first pass of
+        # the loop syncs again, which catches what changed before the watch was in place.
+        if self._sync_safely(self.index.sync_all):
             self.ready.set()
-        except Exception:
-            log.exception("%s: the first sync failed; retrying while watching", self.posts_dir)
         force_polling = False
         while not self._stop.is_set():
             try:
@@ -86,13 +85,22 @@ class Watcher:
             force_polling=force_polling,
             poll_delay_ms=1000,
         ):
-            try:
-                self._sync([self._relative(path) for _change, path in changes])
-            except Exception:
-                # A failed sync (a locked or full disk, say) must not stop the watching.
-                log.exception("%s: syncing the index failed; retrying", self.posts_dir)
+            self._sync_safely(self._sync, changes)
 
-    def _sync(self, paths: list[str]) -> None:
+    def _sync_safely(self, sync: Callable[..., object], *args: object) -> bool:
+        """A failed sync (a missing folder, a full disk) is reported and retried, never fatal."""
+        try:
+            sync(*args)
+        except Exception as exc:
+            if str(exc) != self.last_error:
+                log.exception("%s: syncing the index failed; retrying", self.posts_dir)
+            self.last_error = str(exc)
+            return False
+        self.last_error = None
+        return True
+
+    def _sync(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
+        paths = [self._relative(path) for _change, path in changes]
         due_for_rescan = time.monotonic() - self._last_full_sync >= self.rescan_seconds
         if due_for_rescan or any(self._maybe_folder(path) for path in paths):
             self.index.sync_all()

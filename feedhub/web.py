@@ -147,7 +147,8 @@ def create_app(
     def healthz() -> Response:
         skipped, warnings = site.index.problems()
         health = {
-            "status": "ok",
+            "status": "degraded" if watcher.last_error else "ok",
+            "error": watcher.last_error,
             "version": __version__,
             "index": "ready" if watcher.ready.is_set() else "syncing",
             **site.index.counts(),

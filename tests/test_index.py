@@ -5,6 +5,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from feedhub.errors import FeedhubError
 from feedhub.index import INDEX_FILE, SITE, Index, open_index
 from tests.helpers import FrozenClock, SiteFolder, corpus_posts, post_text
 
@@ -149,6 +152,16 @@ def test_skipped_posts_are_reported_and_recover(site: SiteFolder) -> None:
     index.sync_all()
     assert index.problems() == ([], [])
     assert entry_titles(index) == ["fixed", "ok"]
+
+
+def test_a_vanished_posts_folder_removes_nothing(site: SiteFolder) -> None:
+    site.add("a.md", title="A")
+    index = open_index(site.config())
+    index.sync_all()
+    site.posts.rename(site.root / "unmounted")
+    with pytest.raises(FeedhubError, match="the posts folder is missing"):
+        index.sync_all()
+    assert entry_titles(index) == ["A"]
 
 
 def test_drafts_hidden_and_ignored_files(site: SiteFolder) -> None:

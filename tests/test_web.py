@@ -215,6 +215,22 @@ def test_healthz(server: Server) -> None:
     assert "empty title" in health["skipped"][0]["reason"]
 
 
+def test_healthz_reports_a_failing_sync(server: Server, site: SiteFolder) -> None:
+    def health() -> dict:
+        return json.loads(server.get("/healthz").body)
+
+    site.posts.rename(site.root / "unmounted")
+    assert wait_for(lambda: health()["status"] == "degraded")
+    assert "the posts folder is missing" in health()["error"]
+    # what was published stays published
+    assert health()["posts"] == 6
+    assert len(feedparser.parse(server.get("/feeds/emnews.atom").body).entries) == 1
+
+    (site.root / "unmounted").rename(site.posts)
+    assert wait_for(lambda: health()["status"] == "ok")
+    assert health()["error"] is None
+
+
 def test_changes_show_up_without_a_restart(server: Server, site: SiteFolder) -> None:
     before = server.get("/feeds/emnews.atom")
     site.add("2021-12-09-new.md", title="新文章", date="2021-12-09 08:00:00", categories="emnews")
