@@ -15,17 +15,23 @@ from feedhub.index import open_index
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level)
     try:
         config = load_config(config_path(args.config))
     except ConfigError as exc:
         print(f"feedhub: {exc}", file=sys.stderr)
         return 2
     return args.command(config, args)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One line per event on stderr, in gunicorn's format so the two logs read as one."""
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S %z",
+        stream=sys.stderr,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,14 +70,16 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
     from feedhub.server import serve  # gunicorn is only needed here
 
     # Sync once before the workers start, so each of them opens a warm index.
-    report = open_index(config).sync_all()
+    index = open_index(config)
+    index.sync_all()
+    counts, (skipped, _) = index.counts(), index.problems()
     logging.getLogger("feedhub").info(
-        "%s: %d new, %d changed, %d removed post files; %d skipped (run `feedhub check`)",
+        "%s: %d posts in %d categories, %d scheduled; %d skipped (see `feedhub check`)",
         config.posts_dir,
-        report.added,
-        report.updated,
-        report.removed,
-        len(report.skipped),
+        counts["posts"],
+        counts["categories"],
+        counts["scheduled"],
+        len(skipped),
     )
     serve(config.path, args.host, args.port, args.workers, args.threads, args.access_log)
     return 0

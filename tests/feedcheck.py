@@ -39,7 +39,10 @@ def w3c_validate(document: Path, public_url: str) -> dict:
 
 def jsonfeed_validate(document: Path) -> subprocess.CompletedProcess:
     script = FEEDCHECK / "jsonfeed_validate.py"
-    prefix = Path(os.environ.get("FEEDCHECK_NPM_PREFIX", SHARED.parent / ".cache" / "feedcheck-npm"))
+    # feedcheck.conf puts it beside the real shared/ folder, wherever that is linked from
+    prefix = Path(
+        os.environ.get("FEEDCHECK_NPM_PREFIX", SHARED.resolve().parent / ".cache" / "feedcheck-npm")
+    )
     if not (prefix / "node_modules" / "jsonfeed-schema").is_dir():
         # Installing it would need the npm registry; tests stay off the network.
         pytest.skip(

@@ -187,3 +187,23 @@ def test_empty_site_feed_is_valid(site: SiteFolder) -> None:
     parsed = feedparser.parse(build(Site(config, index), "atom"))
     assert not parsed.bozo and parsed.entries == []
     assert parsed.feed.updated == "1970-01-01T00:00:00+00:00"
+
+
+def test_empty_bodies_and_configured_empty_categories(site: SiteFolder) -> None:
+    site.add("2022-01-01-empty.md", text='---\ntitle: "Empty"\ndate: 2022-01-01\ncategories: a\n---\n')
+    site.add(
+        "2022-01-02-via.md",
+        text='---\ntitle: "Via"\ndate: 2022-01-02\ncategories: a\n---\n<http://x.example/>',
+    )
+    config = site.config(categories={"later": "Coming soon"})
+    index = open_index(config)
+    index.sync_all()
+    news = Site(config, index)
+    atom = build(news, "atom", "a")
+    assert b"<content" in atom and atom.count(b"<content") == 1 and b"<summary" not in atom
+    rss = feedparser.parse(build(news, "rss", "a"))
+    assert not rss.bozo and [entry.title for entry in rss.entries] == ["Via", "Empty"]
+    assert json.loads(build(news, "json", "a"))["items"][1]["content_html"] == ""
+    # a category the config names exists before its first post, so readers can subscribe early
+    empty = feedparser.parse(build(news, "atom", "later"))
+    assert empty.feed.title == "Coming soon · Example News" and empty.entries == []
