@@ -254,12 +254,12 @@ class Index:
             found = dict(self._scan())
             changed = sorted(path for path, stamp in found.items() if known.get(path) != stamp)
             removed = [path for path in known if path not in found]
-            report = self._apply(changed, removed, compare_digest=False)
+            report = self._apply(changed, removed)
             self._publish_due()
             return report
 
     def sync_paths(self, paths: Iterable[str]) -> SyncReport:
-        """Re-read files reported changed (by the watcher); their content decides, not mtime."""
+        """Re-read files reported changed (by the watcher), whatever their mtime says."""
         with self._exclusive():
             conn = self._conn()
             changed, removed = [], []
@@ -268,7 +268,7 @@ class Index:
                     changed.append(path)
                 elif conn.execute("SELECT 1 FROM files WHERE path=?", (path,)).fetchone():
                     removed.append(path)
-            return self._apply(changed, removed, compare_digest=True)
+            return self._apply(changed, removed)
 
     def publish_due(self) -> int:
         """Make posts whose date has come visible; returns how many."""
@@ -296,33 +296,34 @@ class Index:
                     continue
                 yield (relative / name).as_posix(), (stat.st_mtime_ns, stat.st_size)
 
-    def _apply(self, changed: list[str], removed: list[str], compare_digest: bool) -> SyncReport:
+    def _apply(self, changed: list[str], removed: list[str]) -> SyncReport:
         report = SyncReport()
+        root, tz = self.settings.posts_dir, self.settings.timezone
+        removed = list(removed)
+        for start in range(0, len(changed), _BATCH):
+            # Parse outside the transaction: readers and other writers wait only for the writes.
+            files = [(path, read_post_file(root, path, tz)) for path in changed[start : start + _BATCH]]
+            removed += [path for path, file in files if file is None]  # deleted since it was listed
+            with self._transaction() as conn:
+                touched = [self._store(conn, file, report) for _, file in files if file is not None]
+                if any(keys is not None for keys in touched):
+                    self._bump(conn, set().union(*(keys for keys in touched if keys)))
         if removed:
             with self._transaction() as conn:
                 affected: set[str] = set()
                 for path in removed:
                     affected |= self._categories_of(conn, path)
-                    conn.execute("DELETE FROM files WHERE path=?", (path,))
-                    log.info("%s: removed", path)
+                    if conn.execute("DELETE FROM files WHERE path=?", (path,)).rowcount:
+                        report.removed += 1
+                        log.info("%s: removed", path)
                 self._bump(conn, affected)
-            report.removed = len(removed)
-        root, tz = self.settings.posts_dir, self.settings.timezone
-        for start in range(0, len(changed), _BATCH):
-            # Parse outside the transaction: readers and other writers wait only for the writes.
-            files = [read_post_file(root, path, tz) for path in changed[start : start + _BATCH]]
-            with self._transaction() as conn:
-                touched = [self._store(conn, file, report, compare_digest) for file in files]
-                if any(keys is not None for keys in touched):
-                    self._bump(conn, set().union(*(keys for keys in touched if keys)))
         return report
 
-    def _store(
-        self, conn: sqlite3.Connection, file: PostFile, report: SyncReport, compare_digest: bool
-    ) -> set[str] | None:
+    def _store(self, conn: sqlite3.Connection, file: PostFile, report: SyncReport) -> set[str] | None:
         """Write one file's rows; return the feeds it touched, or None when its content is unchanged."""
         old = conn.execute("SELECT digest FROM files WHERE path=?", (file.path,)).fetchone()
-        if compare_digest and old and old[0] == file.digest:
+        if old and old[0] == file.digest:
+            # Touched, copied or checked out again: same bytes, so the rows (and rendered HTML) stand.
             conn.execute(
                 "UPDATE files SET mtime_ns=?, size=? WHERE path=?", (file.mtime_ns, file.size, file.path)
             )

@@ -76,12 +76,14 @@ class PostFile:
     problem: str | None
 
 
-def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile:
-    """Read ``root/path`` once; the stamp and digest describe exactly the bytes parsed."""
+def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
+    """Read ``root/path`` once (None if it is gone); the stamp and digest describe the bytes parsed."""
     try:
         with open(root / path, "rb") as handle:
             data = handle.read()
             stat = os.fstat(handle.fileno())
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()

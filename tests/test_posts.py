@@ -166,8 +166,10 @@ def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     (tmp_path / "latin1.md").write_bytes(post_text(title="caf\xe9").encode("latin-1"))
     file = read_post_file(tmp_path, "latin1.md", SHANGHAI)
     assert file.post is None and "not UTF-8" in (file.problem or "")
-    missing = read_post_file(tmp_path, "gone.md", SHANGHAI)
-    assert missing.post is None and "cannot read" in (missing.problem or "")
+    assert read_post_file(tmp_path, "gone.md", SHANGHAI) is None
+    (tmp_path / "folder.md").mkdir()
+    unreadable = read_post_file(tmp_path, "folder.md", SHANGHAI)
+    assert unreadable.post is None and "cannot read" in (unreadable.problem or "")
     (tmp_path / "bom.md").write_bytes(b"\xef\xbb\xbf" + post_text(title="BOM").encode())
     assert read_post_file(tmp_path, "bom.md", SHANGHAI).post.title == "BOM"
 

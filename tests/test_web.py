@@ -6,14 +6,16 @@ import gzip
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
 
-from tests.helpers import BASE_URL, Server, SiteFolder, post_text, wait_for
+from tests.helpers import BASE_URL, FrozenClock, Server, SiteFolder, post_text, wait_for
 
 SLUGS = ["emnews", "21shijijingjibaodao 21caijingAPP", "anxinguojizhengquan(xianggang)", "国内财经", "a/b"]
 
@@ -256,3 +258,22 @@ def test_other_feeds_stay_cached_when_one_category_changes(server: Server, site:
     site.add("2021-12-09-new.md", title="新文章", date="2021-12-09 08:00:00", categories="emnews")
     assert wait_for(lambda: "新文章" in server.get("/feeds/emnews.atom").text)
     assert server.get("/feeds/sitenews.atom", {"If-None-Match": etag}).status == 304
+
+
+def test_scheduled_posts_go_live_when_their_date_comes(site: SiteFolder, serve) -> None:
+    clock = FrozenClock(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp())
+    site.add("2026-11-22-now.md", title="now", date="2026-11-22 11:00:00", categories="c")
+    site.add("2026-11-22-later.md", title="later", date="2026-11-22 12:30:00", categories="c")
+    server = serve(site.config(), clock=clock)
+    before = server.get("/feeds/c.atom")
+    assert [entry.title for entry in feedparser.parse(before.body).entries] == ["now"]
+    assert server.get("/c/2026/11/22/later.html").status == 404
+    clock.now += 3600
+    assert wait_for(
+        lambda: server.get("/feeds/c.atom", {"If-None-Match": before.headers["etag"]}).status == 200
+    )
+    assert [entry.title for entry in feedparser.parse(server.get("/feeds/c.atom").body).entries] == [
+        "later",
+        "now",
+    ]
+    assert server.get("/c/2026/11/22/later.html").status == 200
