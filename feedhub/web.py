@@ -55,7 +55,7 @@ def create_app(
     watcher.ready.wait(initial_sync_wait)
 
     app = Flask(__name__)
-    app.extensions["feedhub"] = {"site": site, "watcher": watcher}
+    app.extensions["feedhub"] = {"watcher": watcher}
     cache = ResponseCache()
     text = labels(config.language)
 
