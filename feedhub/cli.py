@@ -1,16 +1,32 @@
-"""The `feedhub` command: serve the site, or check the config and the posts."""
+"""The `feedhub` command: serve the site, poll upstream feeds, check the config and the posts.
+
+Exit status: 0 fine, 1 something to fix (a skipped post, a failed source), 2 an invalid
+config or argument, 3 another scheduler already runs on the data folder.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from feedhub import __version__
+from feedhub.aggregator.poller import Poller
+from feedhub.aggregator.scheduler import AlreadyRunning, PollScheduler, SchedulerLock, holder_pid, poll_once
+from feedhub.aggregator.sources import Source, load_sources
+from feedhub.aggregator.state import StateStore
 from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path, load_config
 from feedhub.errors import ConfigError
 from feedhub.index import open_index
+from feedhub.posts import remove_stale_temporaries
+
+log = logging.getLogger("feedhub")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,10 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         config = load_config(config_path(args.config))
+        sources = load_sources(config)
     except ConfigError as exc:
         print(f"feedhub: {exc}", file=sys.stderr)
         return 2
-    return args.command(config, args)
+    return args.command(config, sources, args)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -32,6 +49,11 @@ def configure_logging(level: str = "INFO") -> None:
         datefmt="%Y-%m-%d %H:%M:%S %z",
         stream=sys.stderr,
     )
+    # APScheduler logs every run of every job; feedhub logs one line per poll instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,25 +77,52 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
     serve.add_argument("--threads", type=int, default=4, help="threads per worker (default: 4)")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log requests")
-    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--no-scheduler", dest="scheduler", action="store_false", help="do not poll upstream feeds"
+    )
+    serve.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
     serve.set_defaults(command=_serve)
+
+    poll = commands.add_parser(
+        "poll", parents=[common], help="poll the upstream feeds of sources.yaml on their schedule"
+    )
+    poll.add_argument("--once", action="store_true", help="poll once now, print a summary and exit")
+    poll.add_argument(
+        "--source", action="append", metavar="ID", help="with --once: only this source (repeatable)"
+    )
+    poll.add_argument(
+        "--wait",
+        action="store_true",
+        help="if a scheduler already runs on the data folder, wait for it to stop",
+    )
+    poll.add_argument("--jobs", type=int, default=8, help="sources polled at the same time (default: 8)")
+    poll.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # `feedhub serve`'s own poller
+    poll.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
+    poll.set_defaults(command=_poll)
+
+    enable = commands.add_parser(
+        "enable", parents=[common], help="poll a source again after 410 Gone or errors, now"
+    )
+    enable.add_argument("source", metavar="ID")
+    enable.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
+    enable.set_defaults(command=_enable)
 
     check = commands.add_parser(
         "check", parents=[common], help="validate the config and every post; exit 1 if a post is skipped"
     )
-    check.add_argument("--log-level", default="ERROR", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    check.add_argument("--log-level", default="ERROR", choices=LOG_LEVELS)
     check.set_defaults(command=_check)
     return parser
 
 
-def _serve(config: Config, args: argparse.Namespace) -> int:
+def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
     from feedhub.server import serve  # gunicorn is only needed here
 
     # Sync once before the workers start, so each of them opens a warm index.
     index = open_index(config)
     index.sync_all()
     counts, (skipped, _) = index.counts(), index.problems()
-    logging.getLogger("feedhub").info(
+    log.info(
         "%s: %d posts in %d categories, %d scheduled; %d skipped (see `feedhub check`)",
         config.posts_dir,
         counts["posts"],
@@ -81,11 +130,89 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
         counts["scheduled"],
         len(skipped),
     )
-    serve(config.path, args.host, args.port, args.workers, args.threads, args.access_log)
+    poller = _start_poller_process(config, args.log_level) if args.scheduler else None
+    try:
+        serve(config.path, args.host, args.port, args.workers, args.threads, args.access_log)
+    finally:
+        if poller is not None:
+            poller.terminate()
+            try:
+                poller.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                poller.kill()
     return 0
 
 
-def _check(config: Config, _args: argparse.Namespace) -> int:
+def _start_poller_process(config: Config, log_level: str) -> subprocess.Popen:
+    """The scheduler in a process of its own: never inside gunicorn's forking master.
+
+    With --wait it stands by if another scheduler already polls this data folder.
+    """
+    command = [sys.executable, "-m", "feedhub", "poll", "--config", str(config.path.resolve())]
+    command += ["--wait", "--parent-pid", str(os.getpid()), "--log-level", log_level]
+    return subprocess.Popen(command)
+
+
+def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
+    lock = SchedulerLock(config.data_dir)
+    try:
+        lock.acquire(wait=args.wait)
+    except AlreadyRunning as exc:
+        print(f"feedhub: {exc}", file=sys.stderr)
+        return 3
+    try:
+        poller = _poller(config)
+        if args.once:
+            return _poll_once(poller, sources, args)
+        stop = threading.Event()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signal_number, lambda *_: stop.set())
+        PollScheduler(config, poller, args.jobs).run(stop, parent_pid=args.parent_pid)
+        return 0
+    finally:
+        lock.release()
+
+
+def _poller(config: Config) -> Poller:
+    index = open_index(config)
+    index.sync_all()  # dedupe must see every post already on disk
+    remove_stale_temporaries(config.posts_dir)
+    return Poller(config, index, StateStore(config.data_dir))
+
+
+def _poll_once(poller: Poller, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
+    known = {source.id: source for source in sources}
+    unknown = [name for name in args.source or [] if name not in known]
+    if unknown:
+        print(f"feedhub: no source {', '.join(map(repr, unknown))} in the sources file", file=sys.stderr)
+        return 2
+    chosen = [known[name] for name in args.source] if args.source else [s for s in sources if s.enabled]
+    reports = poll_once(poller, chosen, args.jobs)
+    width = max((len(report.source) for report in reports), default=0)
+    for report in reports:
+        counts = report.counts
+        numbers = f"{counts.new} new, {counts.updated} updated" if counts else ""
+        reason = f"  {report.reason}" if report.reason else ""
+        print(f"{report.source:{width}}  {report.result:12} {numbers:22}{reason}".rstrip())
+    failed = [report for report in reports if report.failed]
+    merged = sum(report.counts.new for report in reports if report.counts)
+    print(f"{len(reports)} sources polled: {merged} new posts, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
+    if args.source not in {source.id for source in sources}:
+        print(f"feedhub: no source {args.source!r} in {config.sources_path}", file=sys.stderr)
+        return 2
+    StateStore(config.data_dir).enable(args.source, time.time())
+    pid = holder_pid(config.data_dir)
+    if pid:
+        os.kill(pid, signal.SIGHUP)  # the running scheduler picks it up now
+    print(f"source {args.source} enabled" + (f"; the scheduler (pid {pid}) polls it now" if pid else ""))
+    return 0
+
+
+def _check(config: Config, sources: tuple[Source, ...], _args: argparse.Namespace) -> int:
     index = open_index(config)
     index.sync_all()
     skipped, warnings = index.problems()
@@ -96,6 +223,7 @@ def _check(config: Config, _args: argparse.Namespace) -> int:
     counts = index.counts()
     print(
         f"{config.path}: ok; {counts['posts']} posts in {counts['categories']} categories, "
-        f"{counts['scheduled']} scheduled, {counts['drafts']} drafts, {len(skipped)} skipped"
+        f"{counts['scheduled']} scheduled, {counts['drafts']} drafts, {len(skipped)} skipped; "
+        f"{len(sources)} upstream sources"
     )
     return 1 if skipped else 0

@@ -52,6 +52,7 @@ class Config:
     cache_max_age: int
     permalink: str  # a pattern, styles already expanded
     future: bool  # publish posts dated in the future right away (Jekyll's `future`)
+    sources_path: Path  # the aggregator's upstream feeds (a missing default file means none)
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -60,6 +61,11 @@ def config_path(cli_value: str | None) -> Path:
 
 
 def load_config(path: Path) -> Config:
+    return _Reader(path, read_yaml_mapping(path)).config()
+
+
+def read_yaml_mapping(path: Path) -> dict[Any, Any]:
+    """A YAML file that must hold a mapping (an empty file is an empty one)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -71,10 +77,10 @@ def load_config(path: Path) -> Config:
     except yaml.YAMLError as exc:
         raise ConfigError(path, None, f"not valid YAML: {_yaml_problem(exc)}") from None
     if raw is None:
-        raw = {}
+        return {}
     if not isinstance(raw, dict):
         raise ConfigError(path, None, "must be a mapping of keys to values")
-    return _Reader(path, raw).config()
+    return raw
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -83,128 +89,147 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
-class _Reader:
-    """Reads one raw mapping; each method validates one key."""
+class MappingReader:
+    """Validates the keys of one YAML mapping; every error names the file and the key."""
 
-    def __init__(self, path: Path, raw: dict[Any, Any]) -> None:
+    def __init__(
+        self, path: Path, raw: dict[Any, Any], known_keys: tuple[str, ...], prefix: str = ""
+    ) -> None:
         self.path = path
         self.raw = raw
-        self.folder = path.resolve().parent
+        self.known_keys = known_keys
+        self.prefix = prefix  # e.g. "source 'xinhua': ", so a key reads as it does to the operator
 
-    def config(self) -> Config:
-        self._reject_unknown_keys()
-        title = self._text("title", required=True)
-        return Config(
-            path=self.path,
-            title=title,
-            description=self._text("description") or title,
-            author=self._text("author") or title,
-            base_url=self._base_url(),
-            language=self._language(),
-            timezone=self._timezone(),
-            posts_dir=self._folder("posts_dir", must_exist=True),
-            data_dir=self._folder("data_dir", default="data"),
-            categories=self._categories(),
-            feed_entries=self._integer("feed_entries", default=50, low=1, high=1000),
-            cache_max_age=self._integer("cache_max_age", default=300, low=0, high=31_536_000),
-            permalink=self._permalink(),
-            future=self._flag("future", default=False),
-        )
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.path, f"{self.prefix}{key}", problem)
 
-    def _fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.path, key, problem)
-
-    def _reject_unknown_keys(self) -> None:
+    def reject_unknown_keys(self) -> None:
         for key in self.raw:
-            if key not in _KEYS:
-                close = difflib.get_close_matches(str(key), _KEYS, n=1)
+            if key not in self.known_keys:
+                close = difflib.get_close_matches(str(key), self.known_keys, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self._fail(str(key), f"unknown key{hint}; known keys: {', '.join(_KEYS)}")
+                raise self.fail(str(key), f"unknown key{hint}; known keys: {', '.join(self.known_keys)}")
 
-    def _text(self, key: str, required: bool = False) -> str:
+    def text(self, key: str, required: bool = False) -> str:
         value = self.raw.get(key)
         if value is None:
             if required:
-                raise self._fail(key, "is required")
+                raise self.fail(key, "is required")
             return ""
         if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise self._fail(key, f"must be text, got {_describe(value)}")
+            raise self.fail(key, f"must be text, got {_describe(value)}")
         text = str(value).strip()
         if required and not text:
-            raise self._fail(key, "must not be empty")
+            raise self.fail(key, "must not be empty")
         return text
 
-    def _base_url(self) -> str:
-        url = self._text("base_url", required=True)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise self._fail("base_url", f"must be an absolute http(s) URL, got {url!r}")
-        if parts.query or parts.fragment:
-            raise self._fail("base_url", f"must not have a query or fragment, got {url!r}")
-        return url.rstrip("/")
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be a whole number, got {_describe(value)}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, got {value}")
+        return value
 
-    def _language(self) -> str:
-        language = self._text("language") or "en"
-        if not _LANGUAGE_TAG.match(language):
-            raise self._fail("language", f"must be a language tag like 'en' or 'zh-CN', got {language!r}")
-        return language
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, got {_describe(value)}")
+        return value
 
-    def _timezone(self) -> ZoneInfo:
-        name = self._text("timezone") or "Asia/Shanghai"
+    def timezone(self, key: str, default: str) -> ZoneInfo:
+        name = self.text(key) or default
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise self._fail(
-                "timezone", f"unknown time zone {name!r} (use an IANA name like 'Asia/Shanghai')"
+            raise self.fail(
+                key, f"unknown time zone {name!r} (use an IANA name like 'Asia/Shanghai')"
             ) from None
 
+
+class _Reader(MappingReader):
+    """Reads feedhub.yaml; each method validates one key."""
+
+    def __init__(self, path: Path, raw: dict[Any, Any]) -> None:
+        super().__init__(path, raw, _KEYS)
+        self.folder = path.resolve().parent
+
+    def config(self) -> Config:
+        self.reject_unknown_keys()
+        title = self.text("title", required=True)
+        return Config(
+            path=self.path,
+            title=title,
+            description=self.text("description") or title,
+            author=self.text("author") or title,
+            base_url=self._base_url(),
+            language=self._language(),
+            timezone=self.timezone("timezone", "Asia/Shanghai"),
+            posts_dir=self._folder("posts_dir", must_exist=True),
+            data_dir=self._folder("data_dir", default="data"),
+            categories=self._categories(),
+            feed_entries=self.integer("feed_entries", default=50, low=1, high=1000),
+            cache_max_age=self.integer("cache_max_age", default=300, low=0, high=31_536_000),
+            permalink=self._permalink(),
+            future=self.flag("future", default=False),
+            sources_path=self._sources_path(),
+        )
+
+    def _base_url(self) -> str:
+        url = self.text("base_url", required=True)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise self.fail("base_url", f"must be an absolute http(s) URL, got {url!r}")
+        if parts.query or parts.fragment:
+            raise self.fail("base_url", f"must not have a query or fragment, got {url!r}")
+        return url.rstrip("/")
+
+    def _language(self) -> str:
+        language = self.text("language") or "en"
+        if not _LANGUAGE_TAG.match(language):
+            raise self.fail("language", f"must be a language tag like 'en' or 'zh-CN', got {language!r}")
+        return language
+
     def _folder(self, key: str, must_exist: bool = False, default: str | None = None) -> Path:
-        value = self._text(key, required=default is None) or default
+        value = self.text(key, required=default is None) or default
         folder = (self.folder / str(value)).resolve()
         if must_exist and not folder.is_dir():
-            raise self._fail(key, f"folder {folder} does not exist")
+            raise self.fail(key, f"folder {folder} does not exist")
         if not must_exist:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise self._fail(key, f"cannot create folder {folder}: {exc.strerror}") from None
+                raise self.fail(key, f"cannot create folder {folder}: {exc.strerror}") from None
         return folder
 
     def _categories(self) -> Mapping[str, str]:
         value = self.raw.get("categories") or {}
         if not isinstance(value, dict):
-            raise self._fail("categories", f"must be a mapping of slug to title, got {_describe(value)}")
+            raise self.fail("categories", f"must be a mapping of slug to title, got {_describe(value)}")
         titles: dict[str, str] = {}
         for slug, title in value.items():
             if not isinstance(title, str | int | float) or not str(title).strip():
-                raise self._fail(f"categories.{slug}", "title must be non-empty text")
+                raise self.fail(f"categories.{slug}", "title must be non-empty text")
             titles[str(slug).strip()] = str(title).strip()
         return MappingProxyType(titles)
 
-    def _integer(self, key: str, default: int, low: int, high: int) -> int:
-        value = self.raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._fail(key, f"must be a whole number, got {_describe(value)}")
-        if not low <= value <= high:
-            raise self._fail(key, f"must be between {low} and {high}, got {value}")
-        return value
-
-    def _flag(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key, default)
-        if not isinstance(value, bool):
-            raise self._fail(key, f"must be true or false, got {_describe(value)}")
-        return value
+    def _sources_path(self) -> Path:
+        value = self.text("sources")
+        path = (self.folder / (value or "sources.yaml")).resolve()
+        if value and not path.is_file():
+            raise self.fail("sources", f"file {path} does not exist")
+        return path
 
     def _permalink(self) -> str:
-        value = self._text("permalink") or "date"
+        value = self.text("permalink") or "date"
         pattern = PERMALINK_STYLES.get(value, value)
         if not pattern.startswith("/"):
-            raise self._fail(
+            raise self.fail(
                 "permalink",
                 f"must be one of {', '.join(PERMALINK_STYLES)} or a pattern starting with '/', got {value!r}",
             )
         if ":title" not in pattern and ":slug" not in pattern:
-            raise self._fail("permalink", "pattern must contain :title or :slug, or posts would share URLs")
+            raise self.fail("permalink", "pattern must contain :title or :slug, or posts would share URLs")
         return pattern
 
 
@@ -226,4 +251,5 @@ _KEYS = (
     "cache_max_age",
     "permalink",
     "future",
+    "sources",
 )

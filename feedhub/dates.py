@@ -9,11 +9,13 @@ the value wins, otherwise the date is in the site's time zone, as in Jekyll.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from email.utils import parsedate_to_datetime
 
 _DATE = re.compile(
     r"""^\s*
-    (?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})
+    (?P<year>\d{4})(?P<separator>[-/])(?P<month>\d{1,2})(?P=separator)(?P<day>\d{1,2})
     (?:[Tt\s]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:[.,](?P<fraction>\d{1,9}))?)?)?
     \s*(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)?
     \s*$""",
@@ -59,3 +61,29 @@ def _offset_zone(offset: str) -> tzinfo:
         raise ValueError(f"{offset!r} is not a valid UTC offset")
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if offset[0] == "-" else delta)
+
+
+def parse_feed_date(raw: str | None, parsed: time.struct_time | None, tz: tzinfo) -> datetime | None:
+    """An upstream entry's date, read from its own text first.
+
+    RFC 822 (RSS) and ISO 8601 (Atom) are read here, keeping their offset; a date without
+    one is in ``tz``. feedparser's parsed value is only the last resort: for forms it does
+    not know (``2020/1/10 14:33:00``) it fills the gaps from the current clock.
+    """
+    if raw and raw.strip():
+        try:
+            moment = parsedate_to_datetime(raw.strip())
+        except (TypeError, ValueError, IndexError):
+            pass
+        else:
+            if moment.tzinfo:
+                return moment
+            # RFC 2822's "-0000" is UTC with no local offset known; no zone at all is local.
+            return moment.replace(tzinfo=UTC if raw.strip().endswith("-0000") else tz)
+        try:
+            return parse_date(raw, tz)
+        except ValueError:
+            pass
+    if parsed is not None:
+        return datetime(*parsed[:6], tzinfo=UTC)
+    return None

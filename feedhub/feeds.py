@@ -25,6 +25,7 @@ FEED_FORMATS = {
     "json": "application/feed+json",
 }
 _ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"
 # Atom requires an `updated` even for a feed with no entries; this keeps it deterministic.
 _EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -139,6 +140,15 @@ def _add_entry(generator: FeedGenerator, site: SiteInfo, page: FeedPage, entry: 
     links = [{"href": site.urls.post(entry.permalink), "rel": "alternate", "type": "text/html"}]
     if entry.via:
         links.append({"href": entry.via, "rel": "via", "type": "text/html"})
+    for enclosure in entry.enclosures:
+        links.append(
+            {
+                "href": enclosure.url,
+                "rel": "enclosure",
+                "type": enclosure.type or UNKNOWN_MEDIA_TYPE,
+                "length": str(enclosure.length or 0),  # RSS requires one; 0 means unknown
+            }
+        )
     item.link(links)
     if hasattr(item, "entry_links"):
         item.entry_links.links = links
@@ -194,6 +204,12 @@ def _json_item(site: SiteInfo, page: FeedPage, entry: Entry) -> dict[str, object
         item["external_url"] = entry.via
     if entry.author:
         item["authors"] = [{"name": entry.author}]
+    if entry.enclosures:
+        item["attachments"] = [
+            {"url": e.url, "mime_type": e.type or UNKNOWN_MEDIA_TYPE}
+            | ({"size_in_bytes": e.length} if e.length else {})
+            for e in entry.enclosures
+        ]
     tags = [page.labels.get(slug, slug) for slug in entry.categories] + list(entry.tags)
     if tags:
         item["tags"] = list(dict.fromkeys(tags))

@@ -15,6 +15,20 @@ _LABELS: dict[str, dict[str, str]] = {
         "not_found": "Not found",
         "not_found_text": "There is nothing at this address.",
         "uncategorized": "Uncategorized",
+        # the lines the aggregator adds under an upstream entry
+        "status": "Sources",
+        "scheduler_running": "The scheduler is polling",
+        "scheduler_stopped": "No scheduler is running: start `feedhub poll` or `feedhub serve`",
+        "source": "Source",
+        "last_poll": "Last poll",
+        "result": "Result",
+        "merged": "Merged (last / total)",
+        "errors": "Errors in a row",
+        "next_poll": "Next poll",
+        "moved_from": "moved from",
+        "disabled": "disabled",
+        "source_line": "(Source: {})",
+        "back_to": "Back to {}",
     },
     "zh": {
         "home": "首页",
@@ -26,8 +40,26 @@ _LABELS: dict[str, dict[str, str]] = {
         "not_found": "页面不存在",
         "not_found_text": "这个地址没有内容。",
         "uncategorized": "未分类",
+        "status": "上游源",
+        "scheduler_running": "调度器正在轮询",
+        "scheduler_stopped": "调度器未运行：请启动 `feedhub poll` 或 `feedhub serve`",
+        "source": "源",
+        "last_poll": "上次轮询",
+        "result": "结果",
+        "merged": "合并（上次／总计）",
+        "errors": "连续错误",
+        "next_poll": "下次轮询",
+        "moved_from": "原地址",
+        "disabled": "已停用",
+        "source_line": "（文章来源：{}）",
+        "back_to": "返回{}",
     },
 }
+
+
+def all_labels(name: str) -> list[str]:
+    """One label in every language (to recognize it in text, whatever wrote it)."""
+    return [table[name] for table in _LABELS.values()]
 
 
 def labels(language: str) -> Mapping[str, str]:

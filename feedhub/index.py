@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -25,15 +24,16 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 from feedhub.config import Config
+from feedhub.db import Database, run_script
 from feedhub.errors import FeedhubError
-from feedhub.posts import Post, PostFile, is_post_file, read_post_file
+from feedhub.posts import Enclosure, Post, PostFile, is_post_file, read_post_file
 from feedhub.render import find_via, render_post
 from feedhub.urls import UNCATEGORIZED, expand_permalink
 
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Bump when rendering or sanitizing changes, so stored HTML is rebuilt.
 RENDER_VERSION = 1
 SITE = ""  # the version key of the site-wide feed; every change bumps it
@@ -67,6 +67,10 @@ CREATE TABLE posts (
     categories TEXT NOT NULL,      -- JSON list, as written in the post
     tags TEXT NOT NULL,            -- JSON list
     via TEXT,
+    enclosures TEXT NOT NULL,      -- JSON list of [url, type, length]
+    source TEXT,                   -- for aggregated posts: the source, upstream identity and link
+    source_id TEXT,
+    source_url TEXT,
     body TEXT NOT NULL,
     body_format TEXT NOT NULL,
     html TEXT,                     -- rendered on first use, then kept
@@ -74,6 +78,8 @@ CREATE TABLE posts (
 );
 CREATE INDEX posts_by_date ON posts (visible, published_ts DESC, path);
 CREATE INDEX posts_by_update ON posts (visible, updated_ts);
+CREATE INDEX posts_by_source_id ON posts (source, source_id);
+CREATE INDEX posts_by_source_url ON posts (source, source_url);
 CREATE TABLE post_categories (
     slug TEXT NOT NULL,
     path TEXT NOT NULL REFERENCES posts(path) ON DELETE CASCADE,
@@ -91,7 +97,7 @@ CREATE TABLE versions (key TEXT PRIMARY KEY, version INTEGER NOT NULL);
 
 _ENTRY_COLUMNS = (
     "p.path, p.digest, p.entry_id, p.permalink, p.title, p.published, p.updated, p.author, "
-    "p.description, p.categories, p.tags, p.via, p.body, p.body_format, p.html, p.summary"
+    "p.description, p.categories, p.tags, p.via, p.enclosures, p.body, p.body_format, p.html, p.summary"
 )
 
 
@@ -126,6 +132,7 @@ class Entry:
     categories: tuple[str, ...]
     tags: tuple[str, ...]
     via: str | None
+    enclosures: tuple[Enclosure, ...]
     html: str
     summary: str
 
@@ -173,23 +180,14 @@ class Index:
         self.db_path = db_path
         self.settings = settings
         self.clock = clock
-        self._local = threading.local()
+        self._db = Database(db_path)
+        self._conn = self._db.conn
+        self._transaction = self._db.transaction
         self._lock_path = db_path.with_name(db_path.name + ".lock")
         with self._exclusive():
             self._prepare()
 
     # ---- connections and locking -------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        """One connection per thread and process (a connection never crosses a fork)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -201,17 +199,6 @@ class Index:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
     def _prepare(self) -> None:
         """Create the schema, or rebuild it when the settings it was built with changed."""
         fingerprint = self.settings.fingerprint()
@@ -221,7 +208,7 @@ class Index:
             stored = None  # a new, empty file
         except sqlite3.DatabaseError as exc:
             log.warning("%s: unreadable (%s); rebuilding it from the post files", self.db_path, exc)
-            self._local.conn = None
+            self._db.forget_connection()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
             stored = None
@@ -234,9 +221,7 @@ class Index:
         with self._transaction() as conn:
             for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
                 conn.execute(f'DROP TABLE "{table}"')
-            for statement in _SCHEMA.split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
+            run_script(conn, _SCHEMA)
             conn.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
             conn.execute("INSERT INTO versions VALUES (?, 1)", (SITE,))
         conn.execute("PRAGMA foreign_keys=ON")
@@ -367,28 +352,31 @@ class Index:
         entry_id = self._free_entry_id(conn, post, warnings)
         updated = post.updated or post.date
         visible = int(self.settings.future or post.date.timestamp() <= self.clock())
-        conn.execute(
-            "INSERT INTO posts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-            (
-                post.path,
-                digest,
-                entry_id,
-                permalink,
-                post.title,
-                post.date.isoformat(),
-                post.date.timestamp(),
-                updated.isoformat(),
-                updated.timestamp(),
-                visible,
-                post.author,
-                post.description,
-                json.dumps(post.categories, ensure_ascii=False),
-                json.dumps(post.tags, ensure_ascii=False),
-                find_via(post.body) if post.body_format == "markdown" else None,
-                post.body,
-                post.body_format,
-            ),
+        values = (
+            post.path,
+            digest,
+            entry_id,
+            permalink,
+            post.title,
+            post.date.isoformat(),
+            post.date.timestamp(),
+            updated.isoformat(),
+            updated.timestamp(),
+            visible,
+            post.author,
+            post.description,
+            json.dumps(post.categories, ensure_ascii=False),
+            json.dumps(post.tags, ensure_ascii=False),
+            find_via(post.body) if post.body_format == "markdown" else None,
+            json.dumps([[e.url, e.type, e.length] for e in post.enclosures]),
+            post.source,
+            post.source_id,
+            post.source_url,
+            post.body,
+            post.body_format,
         )
+        # html and summary stay NULL: they are rendered on first use
+        conn.execute(f"INSERT INTO posts VALUES ({', '.join('?' * len(values))}, NULL, NULL)", values)
         slugs = post.categories or (UNCATEGORIZED,)
         conn.executemany(
             "INSERT INTO post_categories VALUES (?, ?, ?, ?, ?, ?)",
@@ -518,8 +506,7 @@ class Index:
 
     def _rendered(self, rows: list[tuple]) -> list[Entry]:
         renders = {}
-        for row in rows:
-            path, digest, *_, description, _c, _t, _v, body, body_format, html, _s = row
+        for path, digest, *_, description, _c, _t, _v, _e, body, body_format, html, _s in rows:
             if html is None:
                 renders[path] = (digest, render_post(body, body_format, self.settings.base_url, description))
         if renders:
@@ -527,7 +514,7 @@ class Index:
         entries = []
         for row in rows:
             (path, _digest, entry_id, permalink, title, published, updated, author, _d) = row[:9]
-            categories, tags, via, _b, _f, html, summary = row[9:]
+            categories, tags, via, enclosures, _b, _f, html, summary = row[9:]
             if path in renders:
                 html, summary = renders[path][1].html, renders[path][1].summary
             entries.append(
@@ -542,6 +529,7 @@ class Index:
                     categories=tuple(json.loads(categories)),
                     tags=tuple(json.loads(tags)),
                     via=via,
+                    enclosures=tuple(Enclosure(*item) for item in json.loads(enclosures)),
                     html=html,
                     summary=summary,
                 )
@@ -562,6 +550,26 @@ class Index:
             log.debug("rendered HTML not stored this time: %s", exc)
         finally:
             conn.execute("PRAGMA busy_timeout=30000")
+
+    def find_source_post(self, source: str, source_id: str, link: str | None, title: str) -> str | None:
+        """The post a source already made of an upstream entry: by its identity, or by link and title."""
+        conn = self._conn()
+        row = conn.execute(
+            "SELECT path FROM posts WHERE source=? AND source_id=?", (source, source_id)
+        ).fetchone()
+        if row is None and link:
+            row = conn.execute(
+                "SELECT path FROM posts WHERE source=? AND source_url=? AND title=?", (source, link, title)
+            ).fetchone()
+        return row[0] if row else None
+
+    def newest_source_post(self, source: str) -> float | None:
+        """When the newest post of a source was published (a timestamp), or None if it has none."""
+        return (
+            self._conn()
+            .execute("SELECT max(published_ts) FROM posts WHERE source=?", (source,))
+            .fetchone()[0]
+        )
 
     def categories(self) -> list[CategoryStats]:
         """Every category with visible posts, with its newest post's tag."""

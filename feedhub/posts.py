@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import re
+import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path, PurePosixPath
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from feedhub.dates import parse_date
 from feedhub.errors import PostError
+from feedhub.text import xml_safe
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".html", ".txt"})
 
 # Jekyll's own post file name: YYYY-MM-DD-slug.ext
 _DATED_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
-# Characters XML 1.0 cannot carry; one would make every feed holding the post unparseable.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 _YAML = YAMLHandler()
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    """A file attached to a post (a podcast's audio, say)."""
+
+    url: str  # absolute http(s)
+    type: str | None
+    length: int | None
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,10 @@ class Post:
     permalink: str | None  # the post's own `permalink`, if it sets one
     entry_id: str | None  # the post's own `id`, if it sets one
     published: bool  # False for `published: false` (a draft)
+    enclosures: tuple[Enclosure, ...]
+    source: str | None  # for posts the aggregator wrote: the source id, and the upstream
+    source_id: str | None  # identity and link of the entry it came from
+    source_url: str | None
     body: str
     body_format: Literal["markdown", "html"]
     warnings: tuple[str, ...]
@@ -101,7 +118,7 @@ def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
 
 def parse_post(text: str, path: str, tz: tzinfo) -> Post:
     warnings: list[str] = []
-    clean = _XML_ILLEGAL.sub("", text)
+    clean = xml_safe(text)
     if clean != text:
         warnings.append("control characters removed (XML cannot carry them)")
     meta, body = _split_front_matter(clean, path, warnings)
@@ -143,6 +160,10 @@ def parse_post(text: str, path: str, tz: tzinfo) -> Post:
         permalink=permalink,
         entry_id=_scalar_text(meta.get("id")) or None,
         published=meta.get("published") is not False,
+        enclosures=_enclosures(meta.get("enclosures"), warnings),
+        source=_scalar_text(meta.get("source")) or None,
+        source_id=_scalar_text(meta.get("source_id")) or None,
+        source_url=_scalar_text(meta.get("source_url")) or None,
         body=body,
         body_format="html" if PurePosixPath(path).suffix.lower() == ".html" else "markdown",
         warnings=tuple(warnings),
@@ -193,7 +214,7 @@ def _scalar_text(value: object) -> str:
     if value is None or isinstance(value, dict | list | bool):
         return ""
     # YAML escapes ("\x07") can carry characters the raw-text cleanup never saw.
-    return _XML_ILLEGAL.sub("", str(value)).strip()
+    return xml_safe(str(value)).strip()
 
 
 def _names(meta: dict, plural: str, singular: str) -> tuple[str, ...]:
@@ -204,7 +225,84 @@ def _names(meta: dict, plural: str, singular: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in names if name))
 
 
+def _enclosures(value: object, warnings: list[str]) -> tuple[Enclosure, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    found = []
+    for item in items:
+        url = _scalar_text(item.get("url")) if isinstance(item, dict) else ""
+        if urlsplit(url).scheme not in ("http", "https"):
+            warnings.append(f"enclosure ignored: {item!r} has no http(s) url")
+            continue
+        length = item.get("length")
+        kind = _scalar_text(item.get("type")) or None
+        found.append(Enclosure(url, kind, length if isinstance(length, int) and length >= 0 else None))
+    return tuple(found)
+
+
 def _author(value: object) -> str | None:
     if isinstance(value, dict):
         value = value.get("name")
     return _scalar_text(value) or None
+
+
+def format_post(front_matter: list[tuple[str, object]], body: str) -> str:
+    """A post file: the keys in the order given (None values left out), then the body."""
+    lines = ["---"]
+    for key, value in front_matter:
+        if value is not None:
+            lines.append(_yaml_entry(key, value))
+    return "\n".join([*lines, "---", body.rstrip("\n"), ""])
+
+
+def _yaml_entry(key: str, value: object) -> str:
+    if isinstance(value, datetime):
+        # As the seeds write it; Jekyll and PyYAML both read it back with its offset.
+        return f"{key}: {value.strftime('%Y-%m-%d %H:%M:%S %z')}"
+    if key == "title" and isinstance(value, str):
+        return f"{key}: {json.dumps(value, ensure_ascii=False)}"  # always quoted, as in the seeds
+    if isinstance(value, str):
+        return f"{key}: {_yaml_string(value)}"
+    dumped = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=False, sort_keys=False)
+    return dumped.rstrip("\n")
+
+
+def _yaml_string(value: str) -> str:
+    """Plain when YAML reads it back unchanged (like the seeds' tags), else double-quoted."""
+    if value and "\n" not in value and value == value.strip():
+        try:
+            if yaml.safe_load(f"k: {value}") == {"k": value}:
+                return value
+        except yaml.YAMLError:
+            pass
+    # JSON strings are YAML double-quoted scalars.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = 3600.0) -> None:
+    """Temporary files left by a write that was interrupted (a crash, a power cut)."""
+    limit = time.time() - older_than
+    for leftover in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < limit:
+                leftover.unlink()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a hidden temporary file and a rename: readers see the old file or the new one."""
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as output:
+            output.write(text)
+            output.flush()
+            os.fsync(output.fileno())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)

@@ -15,6 +15,9 @@ from functools import lru_cache
 import nh3
 from markdown_it import MarkdownIt
 
+from feedhub.i18n import all_labels
+from feedhub.text import one_line
+
 ALLOWED_TAGS = frozenset(
     {
         "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
@@ -55,10 +58,14 @@ _VIA_LINE = re.compile(r"^[ \t]*<(https?://[^\s<>]+)>[ \t]*$", re.MULTILINE)
 _EMPTY_LINK_LINE = re.compile(r"^[ \t]*<>[ \t]*(?:\n|$)", re.MULTILINE)
 # A line of nothing but Markdown links and separators: the seeds' back-links footer.
 _NAVIGATION_LINE = re.compile(r"^[ \t]*(?:\[[^\]\n]*\]\([^)\n]*\)[ \t]*[｜|·/]?[ \t]*)+$", re.MULTILINE)
+# The attribution paragraph under an aggregated entry (and the seeds' articles): not article text.
+_SOURCE_LINES = "|".join(
+    re.escape(line).replace(re.escape("{}"), "[^<]*") for line in all_labels("source_line")
+)
+_ATTRIBUTION = re.compile(rf"<p[^>]*>\s*(?:{_SOURCE_LINES})\s*</p>")
 _BLOCK_TAG = re.compile(
     r"<(?:/?(?:p|div|br|li|h[1-6]|tr|td|th|blockquote|pre|hr|table|ul|ol|dl|dt|dd)\b)[^>]*>"
 )
-_WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -76,27 +83,38 @@ def find_via(body: str) -> str | None:
 def render_post(body: str, body_format: str, base_url: str, description: str | None) -> Rendered:
     """Render a post body; ``description`` (front matter) is preferred as the summary."""
     source = _EMPTY_LINK_LINE.sub("", body)
+    base_url = base_url.rstrip("/") + "/"  # the site root: `../emnews/` is /emnews/
     content = sanitize(_to_html(source, body_format), base_url)
     if description:
-        summary = _truncate(_WHITESPACE.sub(" ", description).strip())
+        summary = _truncate(one_line(description))
     elif body_format == "markdown":
-        article = _NAVIGATION_LINE.sub("", _VIA_LINE.sub("", source))
+        article = _ATTRIBUTION.sub("", _NAVIGATION_LINE.sub("", _VIA_LINE.sub("", source)))
         summary = _truncate(html_to_text(sanitize(_to_html(article, body_format), base_url)))
     else:
         summary = _truncate(html_to_text(content))
     return Rendered(html=content, summary=summary)
 
 
-def sanitize(fragment: str, base_url: str) -> str:
-    """The one sanitizing policy; relative and protocol-relative URLs resolve against base_url."""
-    return _cleaner(base_url.rstrip("/") + "/").clean(fragment)
+def sanitize(fragment: str, base: str) -> str:
+    """The one sanitizing policy; relative and protocol-relative URLs resolve against ``base``.
+
+    ``base`` is a URL as a browser would take it: a site root ends with '/', a page does not.
+    """
+    return _cleaner(base).clean(fragment)
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as HTML: escaped, blank lines between paragraphs, other line breaks kept."""
+    paragraphs = (part.strip() for part in re.split(r"\n\s*\n", text))
+    return "".join(f"<p>{html.escape(part).replace(chr(10), '<br>')}</p>" for part in paragraphs if part)
 
 
 def html_to_text(fragment: str) -> str:
     """Readable plain text: tags dropped, entities decoded, whitespace collapsed."""
     spaced = _BLOCK_TAG.sub(" ", fragment)
-    text = html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)))
-    return _WHITESPACE.sub(" ", text).strip()
+    return one_line(
+        html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)))
+    )
 
 
 def _to_html(source: str, body_format: str) -> str:

@@ -16,6 +16,7 @@ from flask import Flask, Response, abort, redirect, render_template, request
 from werkzeug.http import http_date, is_resource_modified
 
 from feedhub import __version__
+from feedhub.aggregator.status import StatusBoard
 from feedhub.cache import Representation, ResponseCache
 from feedhub.config import Config
 from feedhub.feeds import FEED_FORMATS, render_feed
@@ -157,6 +158,18 @@ def create_app(
         }
         body = json.dumps(health, ensure_ascii=False, indent=1)
         return Response(body, content_type="application/json", headers={"Cache-Control": "no-store"})
+
+    status_board = StatusBoard(config)
+
+    @app.get("/status.json")
+    def status_json() -> Response:
+        body = json.dumps(status_board.report().as_json(), ensure_ascii=False, indent=1)
+        return Response(body, content_type="application/json", headers={"Cache-Control": "no-store"})
+
+    @app.get("/status")
+    def status_page() -> Response:
+        page = render_template("status.html", report=status_board.report())
+        return Response(page, content_type=HTML, headers={"Cache-Control": "no-store"})
 
     @app.get("/<path:permalink>")
     def post(permalink: str) -> Response:

@@ -1,0 +1,265 @@
+"""Upstream feed bytes to normalized, sanitized entries.
+
+RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 go through feedparser (given the bytes and the
+HTTP headers, so the charset the server declared is used, and ``sanitize_html=False``
+because feedhub sanitizes once, with its own policy). JSON Feed 1.x, which
+feedparser 6.0 cannot read, is read here. Both end as the same UpstreamEntry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from feedhub.dates import parse_feed_date
+from feedhub.errors import FeedhubError
+from feedhub.posts import Enclosure
+from feedhub.render import html_to_text, sanitize, text_to_html
+from feedhub.text import one_line
+
+TITLE_FROM_TEXT = 80  # characters of the text that name an entry without a title
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+
+
+class ParseError(FeedhubError):
+    pass
+
+
+@dataclass(frozen=True)
+class UpstreamEntry:
+    upstream_id: str | None
+    link: str | None  # absolute http(s), or None
+    title: str  # plain text, one line
+    html: str  # sanitized; every URL absolute and http(s)
+    published: datetime | None
+    updated: datetime | None
+    author: str | None
+    categories: tuple[str, ...]
+    enclosures: tuple[Enclosure, ...]
+
+    @property
+    def text(self) -> str:
+        """Title and content as plain text: what include/exclude filters read."""
+        return f"{self.title}\n{html_to_text(self.html)}"
+
+    @property
+    def digest(self) -> str:
+        """Changes when anything a post shows of the entry changes."""
+        parts = [self.title, self.html, self.link or "", *(e.url for e in self.enclosures)]
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    entries: list[UpstreamEntry]  # as the feed lists them
+    warning: str | None  # what was wrong with a feed whose entries were still usable
+
+
+def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) -> ParsedFeed:
+    if _is_json(body, headers):
+        return _parse_json_feed(body, url, tz)
+    if body[:1].isspace() and body.lstrip().startswith(b"<?xml"):
+        body = body.lstrip()  # white space before the XML declaration is an error, and all it is
+    # Content-Location makes feedparser resolve relative links against where the feed really is.
+    response_headers = {**headers, "content-location": url}
+    parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
+    problem = _bozo_reason(parsed)
+    if not parsed.entries and (problem or not parsed.version):
+        raise ParseError(f"not a usable feed: {problem or 'no RSS, Atom or JSON Feed found'}")
+    feed_link = parsed.feed.get("link") or url
+    entries = [_from_feedparser(raw, feed_link, url, tz) for raw in parsed.entries]
+    return ParsedFeed(
+        title=_plain_text(parsed.feed.get("title", ""), _is_html(parsed.feed.get("title_detail"))),
+        entries=[entry for entry in entries if entry is not None],
+        warning=problem,
+    )
+
+
+def identities(entries: list[UpstreamEntry]) -> list[str]:
+    """Each entry's identity: its upstream id, else its link, else a hash of title and content.
+
+    An id that several entries of this one poll share identifies nothing, so those
+    entries fall back to their link (and a shared link to the hash).
+    """
+    ids = Counter(entry.upstream_id for entry in entries if entry.upstream_id)
+    links = Counter(entry.link for entry in entries if entry.link)
+    result = []
+    for entry in entries:
+        if entry.upstream_id and ids[entry.upstream_id] == 1:
+            result.append(entry.upstream_id)
+        elif entry.link and links[entry.link] == 1:
+            result.append(entry.link)
+        else:
+            content = f"{entry.title}\x00{entry.html}".encode()
+            result.append(f"sha256:{hashlib.sha256(content).hexdigest()[:32]}")
+    return result
+
+
+def _is_json(body: bytes, headers: Mapping[str, str]) -> bool:
+    content_type = headers.get("content-type", "").lower()
+    return "json" in content_type or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _bozo_reason(parsed: Any) -> str | None:
+    exception = parsed.get("bozo_exception")
+    if not parsed.get("bozo") or isinstance(exception, feedparser.NonXMLContentType):
+        return None  # a feed served as text/plain (or from a file) is still a feed
+    return f"{type(exception).__name__}: {exception}" if exception else "malformed feed"
+
+
+def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> UpstreamEntry | None:
+    link = _absolute_http(raw.get("link"), feed_link)
+    content, content_base = _feedparser_content(raw)
+    body = sanitize(content, content_base or link or feed_url) if content else ""
+    title = _title(raw.get("title", ""), _is_html(raw.get("title_detail")), body)
+    if not title:
+        return None
+    enclosures = [
+        (enclosure.get("href"), enclosure.get("type"), enclosure.get("length"))
+        for enclosure in raw.get("enclosures", [])
+    ]
+    return UpstreamEntry(
+        upstream_id=one_line(raw.get("id") or "") or None,
+        link=link,
+        title=title,
+        html=body,
+        published=parse_feed_date(raw.get("published"), raw.get("published_parsed"), tz),
+        updated=parse_feed_date(raw.get("updated"), raw.get("updated_parsed"), tz),
+        author=one_line(raw.get("author") or "") or None,
+        categories=_names(tag.get("label") or tag.get("term") for tag in raw.get("tags", [])),
+        enclosures=_enclosures(enclosures, link or feed_url),
+    )
+
+
+def _feedparser_content(raw: Any) -> tuple[str, str | None]:
+    """The fullest body the entry has (content over summary), as HTML, with its base URL."""
+    candidates = list(raw.get("content", []))
+    if raw.get("summary_detail"):
+        candidates.append(raw["summary_detail"])
+    for candidate in candidates:
+        value = candidate.get("value") or ""
+        if value.strip():
+            is_html = candidate.get("type", "text/html") in _HTML_TYPES
+            return (value if is_html else text_to_html(value)), candidate.get("base")
+    return "", None
+
+
+def _parse_json_feed(body: bytes, url: str, tz: tzinfo) -> ParsedFeed:
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"not a usable feed: invalid JSON ({exc})") from None
+    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
+        "https://jsonfeed.org/version/"
+    ):
+        raise ParseError("not a usable feed: JSON without a JSON Feed version")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise ParseError("not a usable feed: a JSON Feed without an items list")
+    feed_link = _absolute_http(document.get("home_page_url"), url) or url
+    entries = [_from_json_item(item, feed_link, tz) for item in items if isinstance(item, dict)]
+    return ParsedFeed(
+        title=_plain_text(str(document.get("title") or ""), False),
+        entries=[entry for entry in entries if entry is not None],
+        warning=None,
+    )
+
+
+def _from_json_item(item: dict[str, Any], feed_link: str, tz: tzinfo) -> UpstreamEntry | None:
+    link = _absolute_http(item.get("url"), feed_link) or _absolute_http(item.get("external_url"), feed_link)
+    if item.get("content_html"):
+        content = str(item["content_html"])
+    else:
+        content = text_to_html(str(item.get("content_text") or item.get("summary") or ""))
+    body = sanitize(content, link or feed_link) if content else ""
+    title = _title(str(item.get("title") or ""), False, body)
+    if not title:
+        return None
+    authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
+    names = [one_line(str(a.get("name") or "")) for a in authors if isinstance(a, dict)]
+    attachments = item.get("attachments") if isinstance(item.get("attachments"), list) else []
+    return UpstreamEntry(
+        upstream_id=one_line(str(item.get("id") or "")) or None,
+        link=link,
+        title=title,
+        html=body,
+        published=parse_feed_date(_string(item.get("date_published")), None, tz),
+        updated=parse_feed_date(_string(item.get("date_modified")), None, tz),
+        author=", ".join(name for name in names if name) or None,
+        categories=_names(str(tag) for tag in item.get("tags") or [] if isinstance(tag, str | int)),
+        enclosures=_enclosures(
+            [
+                (a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
+                for a in attachments
+                if isinstance(a, dict)
+            ],
+            link or feed_link,
+        ),
+    )
+
+
+def _title(value: str, is_html: bool, body: str) -> str:
+    """Plain text on one line; an entry without a title is named by the start of its text."""
+    title = _plain_text(value, is_html)
+    if title:
+        return title
+    text = html_to_text(body)
+    return text if len(text) <= TITLE_FROM_TEXT else text[:TITLE_FROM_TEXT].rstrip() + "…"
+
+
+def _plain_text(value: str, is_html: bool) -> str:
+    """A title as plain text. Entities in a plain one are decoded too: feeds that escape
+    twice ("Blog &amp;#8211; News") mean a dash, never the six characters."""
+    return html_to_text(value) if is_html else one_line(html.unescape(value))
+
+
+def _is_html(detail: Mapping[str, str] | None) -> bool:
+    return bool(detail) and detail.get("type", "text/plain") in _HTML_TYPES
+
+
+def _absolute_http(url: object, base: str) -> str | None:
+    """An absolute http(s) URL, or None: javascript:, data: and the like are dropped."""
+    if not isinstance(url, str) or not url.strip():
+        return None
+    absolute = urljoin(base, url.strip())
+    parts = urlsplit(absolute)
+    return absolute if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _enclosures(items: Iterable[tuple[object, object, object]], base: str) -> tuple[Enclosure, ...]:
+    found = []
+    for url, media_type, length in items:
+        absolute = _absolute_http(url, base)
+        if absolute is None:
+            continue
+        size = int(length) if isinstance(length, int | str) and str(length).isdigit() else None
+        kind = one_line(media_type) if isinstance(media_type, str) and media_type.strip() else None
+        found.append(Enclosure(absolute, kind, size))
+    return tuple({enclosure.url: enclosure for enclosure in found}.values())
+
+
+def _names(values: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for name in (one_line(v or "") for v in values) if name))
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def entry_date(entry: UpstreamEntry, first_seen: float, tz: tzinfo) -> datetime:
+    """The date a post gets: the entry's own, unless it has none or it is over a day ahead."""
+    now = datetime.fromtimestamp(first_seen, tz)
+    own = entry.published or entry.updated
+    if own is None or own.timestamp() > first_seen + 86400:
+        return now
+    return own

@@ -1,0 +1,256 @@
+"""Merge a source's entries into the post store: dedupe them, then write Jekyll post files.
+
+A new entry becomes ``YYYY-MM-DD-<short-hash>.md`` in the posts folder, in the seeds'
+format, written atomically. The file is written before the entry is recorded as
+merged, and the record can always be rebuilt from the file's front matter (through
+the index), so a crash between the two never yields a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, identities
+from feedhub.aggregator.sources import Source
+from feedhub.aggregator.state import StateStore
+from feedhub.config import Config
+from feedhub.i18n import labels
+from feedhub.index import Index
+from feedhub.posts import format_post, read_post_file, write_atomically
+from feedhub.urls import SiteUrls
+
+log = logging.getLogger(__name__)
+
+_PRE = re.compile(r"(<pre\b.*?</pre>)", re.IGNORECASE | re.DOTALL)
+_LINE_BREAK = re.compile(r"\s*(?:\r\n|\r|\n)\s*")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>!&#])")
+_NOT_IN_AUTOLINK = re.compile(r"[\x00-\x20<>\x7f]")
+
+
+@dataclass
+class MergeCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    filtered: int = 0  # left out by the source's include/exclude
+    held_back: int = 0  # older than a new source's backfill: remembered, never merged
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    entry: UpstreamEntry
+    identity: str
+    date: datetime
+
+
+class Merger:
+    def __init__(self, config: Config, index: Index, state: StateStore, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.index = index
+        self.state = state
+        self.clock = clock
+        self.urls = SiteUrls(config.base_url)
+        self.text = labels(config.language)
+
+    def merge(self, source: Source, feed: ParsedFeed, first_poll: bool) -> MergeCounts:
+        now = self.clock()
+        candidates = [
+            _Candidate(entry, identity, entry_date(entry, now, source.timezone))
+            for entry, identity in zip(feed.entries, identities(feed.entries), strict=True)
+        ]
+        # Newest first (feeds list them in any order); the cap keeps the newest.
+        candidates.sort(key=lambda candidate: candidate.date, reverse=True)
+        counts = MergeCounts()
+        new: list[_Candidate] = []
+        written: list[str] = []
+        for candidate in candidates[: source.max_entries]:
+            if not source.accepts(candidate.entry.text):
+                counts.filtered += 1
+                continue
+            outcome = self._merge_known(source, feed, candidate, written)
+            if outcome == "updated":
+                counts.updated += 1
+            elif outcome == "unchanged":
+                counts.unchanged += 1
+            else:
+                new.append(candidate)
+        if first_poll:
+            new, held_back = self._first_poll(source, new)
+            for candidate in held_back:
+                self._remember(source, candidate, None, now)  # seen, and never merged
+            counts.held_back = len(held_back)
+        for candidate in reversed(new):  # oldest first, so the files appear in order
+            written.append(self._write_new(source, feed, candidate, now))
+            counts.new += 1
+        if written:
+            self.index.sync_paths(written)  # published now, not when a watcher gets to it
+        return counts
+
+    def _first_poll(self, source: Source, new: list[_Candidate]) -> tuple[list[_Candidate], list[_Candidate]]:
+        """(merged, held back) on a source's first poll, so that adding it does not flood the feeds.
+
+        A new source adds its `backfill` newest entries. A source that has posts already
+        (its state was lost) adds only entries dated after its newest post: an undated
+        one may be years old, so it is held back too.
+        """
+        newest = self.index.newest_source_post(source.id)
+        if newest is None:
+            return new[: source.backfill], new[source.backfill :]
+        merged, held_back = [], []
+        for candidate in new:
+            entry = candidate.entry
+            is_newer = (entry.published or entry.updated) is not None and candidate.date.timestamp() > newest
+            (merged if is_newer else held_back).append(candidate)
+        return merged, held_back
+
+    def _merge_known(
+        self, source: Source, feed: ParsedFeed, candidate: _Candidate, written: list[str]
+    ) -> str | None:
+        """'updated' or 'unchanged' for an entry merged before (its post rewritten if it
+        changed); None for a new one."""
+        entry = candidate.entry
+        seen = self.state.find_seen(source.id, candidate.identity, entry.link, entry.title)
+        if seen is None:
+            # Forgotten state: the posts' front matter still says what was merged.
+            path = self.index.find_source_post(source.id, candidate.identity, entry.link, entry.title)
+            if path is None:
+                return None
+            self._remember(source, candidate, path, self.clock())
+            return "unchanged"
+        if seen.digest == entry.digest or seen.path is None:
+            if seen.identity != candidate.identity:  # the same entry under a new id
+                self._remember(source, candidate, seen.path, seen.first_seen, seen.identity, seen.digest)
+            return "unchanged"
+        post_file = read_post_file(self.config.posts_dir, seen.path, self.config.timezone)
+        if post_file is None or post_file.post is None:
+            # Deleted (or broken) by an operator: their decision stands; only remember the content.
+            self._remember(source, candidate, seen.path, seen.first_seen, seen.identity)
+            return "unchanged"
+        updated = entry.updated if entry.updated and entry.updated > post_file.post.date else None
+        text = self._post_text(source, feed, candidate, post_file.post.date, updated or self._now())
+        write_atomically(self.config.posts_dir / seen.path, text)
+        self._remember(source, candidate, seen.path, seen.first_seen, seen.identity)
+        written.append(seen.path)
+        log.info("source %s: updated %s (%s)", source.id, seen.path, entry.title)
+        return "updated"
+
+    def _write_new(self, source: Source, feed: ParsedFeed, candidate: _Candidate, now: float) -> str:
+        date = candidate.date.astimezone(self.config.timezone)
+        short = hashlib.sha1(f"{source.id}\x00{candidate.identity}".encode()).hexdigest()[:10]
+        path = f"{date:%Y-%m-%d}-{short}.md"
+        write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
+        self._remember(source, candidate, path, now)
+        log.info("source %s: new %s (%s)", source.id, path, candidate.entry.title)
+        return path
+
+    def _remember(
+        self,
+        source: Source,
+        candidate: _Candidate,
+        path: str | None,
+        first_seen: float,
+        old_identity: str | None = None,
+        digest: str | None = None,
+    ) -> None:
+        entry = candidate.entry
+        self.state.remember(
+            source.id,
+            candidate.identity,
+            entry.link,
+            entry.title,
+            path,
+            digest or entry.digest,
+            first_seen,
+            old_identity,
+        )
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), self.config.timezone)
+
+    def _post_text(
+        self,
+        source: Source,
+        feed: ParsedFeed,
+        candidate: _Candidate,
+        date: datetime,
+        updated: datetime | None,
+    ) -> str:
+        entry = candidate.entry
+        category_title = self._category_title(source, feed)
+        categories: str | list[str] = source.category
+        if re.search(r"\s", source.category):
+            categories = [source.category]  # Jekyll splits a string at spaces; a list keeps it whole
+        front_matter: list[tuple[str, object]] = [
+            ("layout", "post"),
+            ("title", entry.title),
+            ("date", date.astimezone(self.config.timezone)),
+            ("categories", categories),
+            ("tags", category_title),
+            ("source", source.id),
+            ("source_url", entry.link),
+            ("source_id", candidate.identity),
+            ("last_modified_at", updated.astimezone(self.config.timezone) if updated else None),
+            ("author", entry.author),
+            (
+                "enclosures",
+                [
+                    {"url": e.url}
+                    | ({"type": e.type} if e.type else {})
+                    | ({"length": e.length} if e.length else {})
+                    for e in entry.enclosures
+                ]
+                or None,
+            ),
+        ]
+        return format_post(front_matter, self._body(source, feed, entry, category_title))
+
+    def _body(self, source: Source, feed: ParsedFeed, entry: UpstreamEntry, category_title: str) -> str:
+        """The seeds' shape: the article, the attribution, the original link, the back-links."""
+        article = f"<div>{_one_line(entry.html)}</div>" if entry.html else ""
+        name = source.attribution if source.attribution is not None else (feed.title or source.id)
+        if name:
+            article += f"<p>{html.escape(self.text['source_line'].format(name))}</p>"
+        back_links = "｜".join(
+            f"[{_markdown_text(self.text['back_to'].format(label))}]({url})"
+            for label, url in (
+                (category_title, self.urls.category_page(source.category)),
+                (self.text["home"], self.urls.home()),
+            )
+        )
+        link = f"<{_NOT_IN_AUTOLINK.sub(_percent, entry.link)}>" if entry.link else ""
+        return "\n\n".join(part for part in (article, link, back_links) if part)
+
+    def _category_title(self, source: Source, feed: ParsedFeed) -> str:
+        return (
+            source.category_title
+            or self.config.categories.get(source.category)
+            or feed.title
+            or source.category
+        )
+
+
+def _one_line(fragment: str) -> str:
+    """HTML on one line, so Markdown takes all of it as one raw HTML block.
+
+    A blank line would end the block and let Markdown read the rest; line breaks are
+    only meaningful inside <pre>, where they become &#10;.
+    """
+    parts = _PRE.split(fragment)
+    return "".join(
+        re.sub(r"\r\n|\r|\n", "&#10;", part) if index % 2 else _LINE_BREAK.sub(" ", part)
+        for index, part in enumerate(parts)
+    )
+
+
+def _markdown_text(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group(0).encode())

@@ -1,0 +1,199 @@
+"""Poll every enabled source at its interval: APScheduler 3, one job per source.
+
+APScheduler has no coordination between processes, so exactly one scheduler runs per
+data folder: it holds an exclusive lock on ``scheduler.lock`` there, whatever the
+number of web workers. Editing sources.yaml takes effect without a restart (the file
+is checked every few seconds, and SIGHUP reloads it at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from feedhub.aggregator.poller import Poller, PollReport
+from feedhub.aggregator.sources import Source, load_sources
+from feedhub.config import Config
+from feedhub.errors import FeedhubError
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "scheduler.lock"
+RELOAD_CHECK_SECONDS = 2.0
+STARTUP_SPREAD_SECONDS = 30.0  # sources due at start are spread over this, not polled at one instant
+
+
+class AlreadyRunning(FeedhubError):
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid else "another process"
+        super().__init__(f"{data_dir}: a scheduler is already running ({holder}); use --wait to wait for it")
+        self.pid = pid
+
+
+class SchedulerLock:
+    """The one scheduler of a data folder: an exclusive lock on a file, with the holder's pid."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / LOCK_FILE
+        self._file = None
+
+    def acquire(self, wait: bool) -> None:
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the scheduler's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise AlreadyRunning(self.data_dir, holder_pid(self.data_dir)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the lock
+            self._file = None
+
+
+def holder_pid(data_dir: Path) -> int | None:
+    """The pid of the scheduler running on this data folder, or None when none is."""
+    path = data_dir / LOCK_FILE
+    try:
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = handle.read().strip()
+                return int(text) if text.isdigit() else 0
+            return None
+    except FileNotFoundError:
+        return None
+
+
+def poll_once(poller: Poller, sources: list[Source], workers: int) -> list[PollReport]:
+    """Poll these sources now, concurrently; the reports in the same order."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+        return list(pool.map(poller.poll, sources))
+
+
+class PollScheduler:
+    def __init__(self, config: Config, poller: Poller, workers: int, clock: Callable[[], float] = time.time):
+        self.config = config
+        self.poller = poller
+        self.clock = clock
+        self.sources: dict[str, Source] = {}
+        self._stamp: tuple[int, int] | None = None
+        self._reload_now = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": JobExecutor(workers)},
+            # never two runs of one source at once; runs missed while busy or asleep become one
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
+        """Poll until ``stop`` is set (or the parent process is gone); SIGHUP reloads sources.yaml."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, lambda *_: self._reload_now.set())
+        self.scheduler.start()
+        try:
+            self.reload()
+            while not stop.wait(RELOAD_CHECK_SECONDS):
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.info("the serving process is gone; stopping the scheduler")
+                    break
+                if self._reload_now.is_set() or self._file_stamp() != self._stamp:
+                    self._reload_now.clear()
+                    self.reload()
+        finally:
+            self.scheduler.shutdown(wait=True)
+
+    def reload(self) -> None:
+        """Read sources.yaml again and make the jobs match it; a broken file changes nothing."""
+        self._stamp = self._file_stamp()
+        try:
+            sources = {source.id: source for source in load_sources(self.config)}
+        except FeedhubError as exc:
+            log.error("%s; keeping the %d sources already loaded", exc, len(self.sources))
+            return
+        states = self.poller.state.all_sources()
+        for source_id in set(self.sources) - set(sources):
+            self._remove_job(source_id)
+        now = self.clock()
+        for source in sources.values():
+            if not source.enabled:
+                self._remove_job(source.id)
+                continue
+            old = self.sources.get(source.id)
+            state = states.get(source.id)
+            due = state.next_poll if state and state.config_url == source.url and state.next_poll else now
+            if due <= now:
+                due = now + random.uniform(0, min(STARTUP_SPREAD_SECONDS, source.interval))
+            job = self.scheduler.get_job(source.id)
+            if job is None or old != source:
+                self.scheduler.add_job(
+                    self._poll,
+                    IntervalTrigger(seconds=source.interval, jitter=min(source.interval // 10, 60)),
+                    id=source.id,
+                    args=[source.id],
+                    next_run_time=_utc(due),
+                    replace_existing=True,
+                )
+            elif job.next_run_time and due < job.next_run_time.timestamp():
+                job.modify(next_run_time=_utc(due))  # `feedhub enable` asked for a poll soon
+        added = set(sources) - set(self.sources)
+        self.sources = sources
+        enabled = sum(source.enabled for source in sources.values())
+        log.info(
+            "%d sources (%d enabled, %d new) from %s",
+            len(sources),
+            enabled,
+            len(added),
+            self.config.sources_path,
+        )
+
+    def _poll(self, source_id: str) -> None:
+        source = self.sources.get(source_id)
+        if source is None:
+            return
+        try:
+            report = self.poller.poll(source)
+        except Exception:
+            # A bug must not kill the job: log it, try again at the next interval.
+            log.exception("source %s: the poll failed unexpectedly", source_id)
+            return
+        next_poll = report.state.next_poll or self.clock() + source.interval
+        with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
+            self.scheduler.modify_job(source_id, next_run_time=_utc(next_poll))
+
+    def _remove_job(self, source_id: str) -> None:
+        with contextlib.suppress(JobLookupError):
+            self.scheduler.remove_job(source_id)
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.config.sources_path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

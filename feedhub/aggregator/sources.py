@@ -1,0 +1,186 @@
+"""Load and validate the upstream feeds an operator lists in ``sources.yaml``.
+
+The file is a mapping with a ``sources`` list and optional ``defaults`` applied to
+every source. Errors name the file, the source and the key, as in feedhub.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from feedhub.config import Config, MappingReader, read_yaml_mapping
+from feedhub.errors import ConfigError
+
+MIN_INTERVAL = 60
+MAX_INTERVAL = 7 * 86400
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+
+_SOURCE_KEYS = (
+    "id",
+    "url",
+    "category",
+    "category_title",
+    "interval",
+    "enabled",
+    "max_entries",
+    "include",
+    "exclude",
+    "attribution",
+    "backfill",
+    "timezone",
+    "timeout",
+    "max_bytes",
+)
+_DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in ("id", "url"))
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_INTERVAL = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    url: str  # http(s), or file:///absolute/path (relative file: paths resolved)
+    category: str
+    category_title: str | None
+    interval: int  # seconds
+    enabled: bool
+    max_entries: int  # entries considered per poll, newest first
+    include: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
+    attribution: str | None  # None: the upstream feed's own title; "": no attribution line
+    backfill: int  # entries merged by a new source's first poll
+    timezone: ZoneInfo  # for upstream dates without an offset
+    timeout: float  # seconds to wait for the server (connect, and between bytes)
+    max_bytes: int  # response size cap, after decompression
+
+    @property
+    def is_file(self) -> bool:
+        return self.url.startswith("file:")
+
+    def accepts(self, text: str) -> bool:
+        """The include/exclude filters, on an entry's title and content text."""
+        if self.include and not any(pattern.search(text) for pattern in self.include):
+            return False
+        return not any(pattern.search(text) for pattern in self.exclude)
+
+
+def load_sources(config: Config) -> tuple[Source, ...]:
+    """The configured sources; none when the default sources file does not exist."""
+    path = config.sources_path
+    if not path.exists():
+        return ()
+    raw = read_yaml_mapping(path)
+    top = MappingReader(path, raw, ("defaults", "sources"))
+    top.reject_unknown_keys()
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise top.fail("defaults", "must be a mapping of keys to values")
+    MappingReader(path, defaults, _DEFAULT_KEYS, "defaults: ").reject_unknown_keys()
+    entries = raw.get("sources") or []
+    if not isinstance(entries, list):
+        raise top.fail("sources", "must be a list of sources")
+
+    sources: list[Source] = []
+    seen_ids: dict[str, int] = {}
+    seen_urls: dict[str, str] = {}
+    for position, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(path, f"sources[{position}]", "must be a mapping with id, url and category")
+        source = _SourceReader(path, {**defaults, **entry}, position, config).source()
+        if source.id in seen_ids:
+            raise ConfigError(
+                path, f"source {source.id!r}", f"duplicate id (also source {seen_ids[source.id]})"
+            )
+        key = _comparable(source.url)
+        if key in seen_urls:
+            raise ConfigError(path, f"source {source.id!r}: url", f"same feed as source {seen_urls[key]!r}")
+        seen_ids[source.id], seen_urls[key] = position, source.id
+        sources.append(source)
+    return tuple(sources)
+
+
+class _SourceReader(MappingReader):
+    def __init__(self, path: Path, raw: dict[Any, Any], position: int, config: Config) -> None:
+        name = raw.get("id")
+        label = f"source {name!r}" if isinstance(name, str) and name else f"sources[{position}]"
+        super().__init__(path, raw, _SOURCE_KEYS, f"{label}: ")
+        self.config = config
+
+    def source(self) -> Source:
+        self.reject_unknown_keys()
+        source_id = self.text("id", required=True)
+        if not _ID.match(source_id):
+            raise self.fail("id", "use letters, digits, '.', '_' and '-' (it names files and URLs)")
+        return Source(
+            id=source_id,
+            url=self._url(),
+            category=self.text("category", required=True),
+            category_title=self.text("category_title") or None,
+            interval=self._interval(),
+            enabled=self.flag("enabled", default=True),
+            max_entries=self.integer("max_entries", default=50, low=1, high=10_000),
+            include=self._patterns("include"),
+            exclude=self._patterns("exclude"),
+            attribution=self.text("attribution") if "attribution" in self.raw else None,
+            backfill=self.integer("backfill", default=10, low=0, high=10_000),
+            timezone=self.timezone("timezone", self.config.timezone.key),
+            timeout=float(self.integer("timeout", default=30, low=1, high=600)),
+            max_bytes=self.integer("max_bytes", default=DEFAULT_MAX_BYTES, low=1024, high=1024**3),
+        )
+
+    def _url(self) -> str:
+        url = self.text("url", required=True)
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when asked
+        except ValueError:
+            raise self.fail("url", f"has an invalid port: {url!r}") from None
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return url
+        if parts.scheme == "file":
+            # file:///absolute/path, or file:relative/path from the sources file's folder
+            if parts.netloc not in ("", "localhost"):
+                raise self.fail("url", f"a file URL names a local path (file:///path), got {url!r}")
+            folder = self.path.resolve().parent
+            return (folder / parts.path).resolve().as_uri()
+        raise self.fail("url", f"must be an http(s) URL or a file: path, got {url!r}")
+
+    def _interval(self) -> int:
+        value = self.raw.get("interval", "30m")
+        match = _INTERVAL.match(str(value).strip().replace(" ", "")) if isinstance(value, str) else None
+        if not match or not any(match.groups()):
+            raise self.fail("interval", f"must be a duration like '15m', '2h' or '1h30m', got {value!r}")
+        days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+        total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+        if not MIN_INTERVAL <= total <= MAX_INTERVAL:
+            raise self.fail("interval", f"must be between 1m and 7d, got {value!r}")
+        return total
+
+    def _patterns(self, key: str) -> tuple[re.Pattern[str], ...]:
+        """Keywords match anywhere, ignoring case; `/.../` is a regular expression."""
+        value = self.raw.get(key) or []
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) and item for item in items):
+            raise self.fail(key, "must be a keyword, a /regex/, or a list of them")
+        patterns = []
+        for item in items:
+            is_regex = len(item) > 2 and item.startswith("/") and item.endswith("/")
+            try:
+                patterns.append(re.compile(item[1:-1] if is_regex else re.escape(item), re.IGNORECASE))
+            except re.error as exc:
+                raise self.fail(key, f"{item!r} is not a valid regular expression: {exc}") from None
+        return tuple(patterns)
+
+
+def _comparable(url: str) -> str:
+    """Two spellings of one feed URL compare equal (case of scheme and host, default port)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    default_port = {"http": 80, "https": 443}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return urlunsplit((parts.scheme.lower(), host + port, parts.path or "/", parts.query, ""))

@@ -1,0 +1,235 @@
+"""What the aggregator remembers between polls, in ``aggregator.sqlite3`` in the data folder.
+
+Per source: where the feed lives now, its HTTP validators, how the last poll went and
+when to poll next. Per upstream entry: that it was seen, and which post it became.
+Unlike the index, this is not derived from the post files, but losing it costs little:
+the validators (one full download per feed), and the memory of entries that were seen
+but never merged; merged entries are still found through the posts' front matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from feedhub.aggregator.fetch import Validators
+from feedhub.db import Database, run_script
+
+STATE_FILE = "aggregator.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    id TEXT PRIMARY KEY,
+    config_url TEXT NOT NULL,      -- the URL in sources.yaml this state belongs to
+    current_url TEXT,              -- where permanent redirects lead; NULL: config_url
+    etag TEXT,
+    last_modified TEXT,
+    feed_title TEXT,
+    last_poll REAL,
+    result TEXT,                   -- new | updated | unchanged | not-modified | error | gone
+    reason TEXT,
+    last_new INTEGER NOT NULL DEFAULT 0,
+    last_updated INTEGER NOT NULL DEFAULT 0,
+    merged_total INTEGER NOT NULL DEFAULT 0,
+    last_merge REAL,
+    errors INTEGER NOT NULL DEFAULT 0,
+    next_poll REAL,
+    gone INTEGER NOT NULL DEFAULT 0,
+    polled INTEGER NOT NULL DEFAULT 0  -- 1 once a poll got the feed: backfill applies before
+);
+CREATE TABLE IF NOT EXISTS seen (
+    source TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    link TEXT,
+    title TEXT NOT NULL,
+    path TEXT,                     -- the post made of it; NULL when it was not merged
+    digest TEXT,                   -- of the content that post shows
+    first_seen REAL NOT NULL,
+    PRIMARY KEY (source, identity)
+);
+CREATE INDEX IF NOT EXISTS seen_by_link ON seen (source, link, title);
+"""
+
+
+@dataclass(frozen=True)
+class SourceState:
+    id: str
+    config_url: str
+    current_url: str | None
+    validators: Validators
+    feed_title: str | None
+    last_poll: float | None
+    result: str | None
+    reason: str | None
+    last_new: int
+    last_updated: int
+    merged_total: int
+    last_merge: float | None
+    errors: int
+    next_poll: float | None
+    gone: bool
+    polled: bool
+
+    @property
+    def url(self) -> str:
+        return self.current_url or self.config_url
+
+
+@dataclass(frozen=True)
+class Seen:
+    identity: str
+    path: str | None
+    digest: str | None
+    first_seen: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one poll went, to be recorded."""
+
+    result: str
+    reason: str | None = None
+    new: int = 0
+    updated: int = 0
+    validators: Validators | None = None  # None: keep the stored ones
+    moved_to: str | None = None
+    feed_title: str | None = None
+
+
+class StateStore:
+    def __init__(self, data_dir: Path) -> None:
+        self._db = Database(data_dir / STATE_FILE)
+        self._conn = self._db.conn
+        self._transaction = self._db.transaction
+        with self._transaction() as conn:
+            run_script(conn, _SCHEMA)
+
+    # ---- sources ----------------------------------------------------------------------
+
+    def source(self, source_id: str, config_url: str) -> SourceState:
+        """The state of a source; fresh when it is new or its configured URL changed."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT * FROM sources WHERE id=?", (source_id,)).fetchone()
+            if row is None or row[1] != config_url:
+                # A new URL is a new feed: forget redirects, validators, errors and a 410.
+                conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
+                conn.execute("INSERT INTO sources (id, config_url) VALUES (?, ?)", (source_id, config_url))
+                row = conn.execute("SELECT * FROM sources WHERE id=?", (source_id,)).fetchone()
+        return _source_state(row)
+
+    def all_sources(self) -> dict[str, SourceState]:
+        return {row[0]: _source_state(row) for row in self._conn().execute("SELECT * FROM sources")}
+
+    def record(self, source_id: str, outcome: Outcome, now: float, next_poll: float | None) -> SourceState:
+        """Store how a poll went; errors count up until a poll succeeds."""
+        failed = outcome.result in ("error", "gone")
+        with self._transaction() as conn:
+            conn.execute(
+                """
+                UPDATE sources SET
+                    last_poll=?, result=?, reason=?, next_poll=?,
+                    last_new=?, last_updated=?,
+                    merged_total=merged_total + ?,
+                    last_merge=CASE WHEN ? > 0 THEN ? ELSE last_merge END,
+                    errors=CASE WHEN ? THEN errors + 1 ELSE 0 END,
+                    gone=?,
+                    polled=CASE WHEN ? THEN polled ELSE 1 END,
+                    current_url=COALESCE(?, current_url),
+                    etag=CASE WHEN ? THEN ? ELSE etag END,
+                    last_modified=CASE WHEN ? THEN ? ELSE last_modified END,
+                    feed_title=COALESCE(?, feed_title)
+                WHERE id=?
+                """,
+                (
+                    now,
+                    outcome.result,
+                    outcome.reason,
+                    next_poll,
+                    outcome.new,
+                    outcome.updated,
+                    outcome.new + outcome.updated,
+                    outcome.new + outcome.updated,
+                    now,
+                    failed,
+                    outcome.result == "gone",
+                    failed,
+                    outcome.moved_to,
+                    outcome.validators is not None,
+                    outcome.validators.etag if outcome.validators else None,
+                    outcome.validators is not None,
+                    outcome.validators.last_modified if outcome.validators else None,
+                    outcome.feed_title,
+                    source_id,
+                ),
+            )
+            row = conn.execute("SELECT * FROM sources WHERE id=?", (source_id,)).fetchone()
+        return _source_state(row)
+
+    def enable(self, source_id: str, now: float) -> bool:
+        """Clear a 410 and the error count, and poll soon; False for an unknown source."""
+        with self._transaction() as conn:
+            changed = conn.execute(
+                "UPDATE sources SET gone=0, errors=0, next_poll=?, result=NULL, reason=NULL WHERE id=?",
+                (now, source_id),
+            ).rowcount
+        return bool(changed)
+
+    # ---- entries ----------------------------------------------------------------------
+
+    def find_seen(self, source_id: str, identity: str, link: str | None, title: str) -> Seen | None:
+        """An entry seen before: by identity, or by link and title (an entry whose id changed)."""
+        conn = self._conn()
+        row = conn.execute(
+            "SELECT identity, path, digest, first_seen FROM seen WHERE source=? AND identity=?",
+            (source_id, identity),
+        ).fetchone()
+        if row is None and link:
+            row = conn.execute(
+                "SELECT identity, path, digest, first_seen FROM seen WHERE source=? AND link=? AND title=?",
+                (source_id, link, title),
+            ).fetchone()
+        return Seen(*row) if row else None
+
+    def remember(
+        self,
+        source_id: str,
+        identity: str,
+        link: str | None,
+        title: str,
+        path: str | None,
+        digest: str | None,
+        first_seen: float,
+        old_identity: str | None = None,
+    ) -> None:
+        """Record an entry (again: under its new identity when ``old_identity`` differs)."""
+        with self._transaction() as conn:
+            if old_identity and old_identity != identity:
+                conn.execute("DELETE FROM seen WHERE source=? AND identity=?", (source_id, old_identity))
+            conn.execute(
+                "INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, identity) DO UPDATE SET "
+                "link=excluded.link, title=excluded.title, path=excluded.path, digest=excluded.digest",
+                (source_id, identity, link, title, path, digest, first_seen),
+            )
+
+
+def _source_state(row: tuple) -> SourceState:
+    (source_id, config_url, current_url, etag, last_modified, feed_title, last_poll, result, reason) = row[:9]
+    last_new, last_updated, merged_total, last_merge, errors, next_poll, gone, polled = row[9:]
+    return SourceState(
+        id=source_id,
+        config_url=config_url,
+        current_url=current_url,
+        validators=Validators(etag, last_modified),
+        feed_title=feed_title,
+        last_poll=last_poll,
+        result=result,
+        reason=reason,
+        last_new=last_new,
+        last_updated=last_updated,
+        merged_total=merged_total,
+        last_merge=last_merge,
+        errors=errors,
+        next_poll=next_poll,
+        gone=bool(gone),
+        polled=bool(polled),
+    )
