@@ -10,6 +10,7 @@ import pytest
 from feedhub.config import Config
 from feedhub.web import create_app
 from tests.helpers import Server, SiteFolder
+from tests.upstream import Upstream
 
 
 @pytest.fixture
@@ -31,3 +32,10 @@ def serve() -> Iterator[Callable[..., Server]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    server = Upstream()
+    yield server
+    server.stop()

@@ -74,7 +74,7 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) ->
     response_headers = {**headers, "content-location": url}
     parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
     problem = _bozo_reason(parsed)
-    if not parsed.entries and (problem or not parsed.version):
+    if not parsed.entries and (problem or not parsed.get("version")):
         raise ParseError(f"not a usable feed: {problem or 'no RSS, Atom or JSON Feed found'}")
     feed_link = parsed.feed.get("link") or url
     entries = [_from_feedparser(raw, feed_link, url, tz) for raw in parsed.entries]
@@ -133,8 +133,9 @@ def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> Ups
         link=link,
         title=title,
         html=body,
-        published=parse_feed_date(raw.get("published"), raw.get("published_parsed"), tz),
-        updated=parse_feed_date(raw.get("updated"), raw.get("updated_parsed"), tz),
+        # dict.get: feedparser's own get maps a missing `updated` to `published`, with a warning
+        published=parse_feed_date(dict.get(raw, "published"), dict.get(raw, "published_parsed"), tz),
+        updated=parse_feed_date(dict.get(raw, "updated"), dict.get(raw, "updated_parsed"), tz),
         author=one_line(raw.get("author") or "") or None,
         categories=_names(tag.get("label") or tag.get("term") for tag in raw.get("tags", [])),
         enclosures=_enclosures(enclosures, link or feed_url),

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+import urllib3
 
 from feedhub.errors import FeedhubError
 
@@ -24,6 +25,7 @@ MAX_REDIRECTS = 5
 PERMANENT = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONNECT_TIMEOUT = 10.0
+TOTAL_TIMEOUT_FACTOR = 4
 MAX_RETRY_AFTER = 7 * 86400
 _CHUNK = 16 * 1024  # small reads bound what one decompression step can produce
 ACCEPT = (
@@ -91,7 +93,8 @@ class Fetcher:
             headers["If-None-Match"] = validators.etag
         if validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
-        deadline = time.monotonic() + max(60.0, 2 * timeout)
+        # `timeout` bounds each wait; this bounds the whole download (a server sending a byte a second).
+        deadline = time.monotonic() + TOTAL_TIMEOUT_FACTOR * timeout
         current, permanent, moving = url, None, True
         for _hop in range(MAX_REDIRECTS + 1):
             response = self._get(current, headers, timeout)
@@ -163,19 +166,25 @@ class Fetcher:
 
 
 def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
-    """The decompressed body, refused as soon as it passes the cap or the deadline."""
+    """The decompressed body, refused as soon as it passes the cap or the deadline.
+
+    read1 returns what one read of the socket brings, so a server that sends a byte at
+    a time cannot keep a read going past the deadline.
+    """
     chunks, size = [], 0
-    try:
-        for chunk in response.iter_content(_CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                raise FetchError(f"larger than the {max_bytes:,}-byte limit (after decompression)", 200)
-            if time.monotonic() > deadline:
-                raise FetchError("the server sends too slowly (download took over the time limit)", 200)
-            chunks.append(chunk)
-    except requests.RequestException as exc:
-        raise FetchError(f"download failed: {_root_cause(exc)}", 200) from None
-    return b"".join(chunks)
+    while True:
+        try:
+            chunk = response.raw.read1(_CHUNK, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise FetchError(f"download failed: {_root_cause(exc)}", 200) from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(f"larger than the {max_bytes:,}-byte limit (after decompression)", 200)
+        if time.monotonic() > deadline:
+            raise FetchError("the server sends too slowly (download took over the time limit)", 200)
+        chunks.append(chunk)
 
 
 def _fetch_file(url: str, validators: Validators, max_bytes: int) -> Fetched:

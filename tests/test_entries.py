@@ -1,0 +1,227 @@
+"""Parsing upstream feeds into normalized, sanitized entries."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from feedhub.aggregator.entries import ParseError, entry_date, identities, parse_feed
+from feedhub.posts import Enclosure
+from tests.helpers import SHARED
+from tests.upstream import item, rss
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+URL = "https://upstream.example/feed.xml"
+REALWORLD = SHARED / "corpus" / "upstream" / "realworld"
+
+
+def corpus_file(relative: str) -> bytes:
+    path = REALWORLD / relative
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (../shared/corpus/upstream is not beside the checkout)")
+    return path.read_bytes()
+
+
+def parse(body: bytes, headers: dict[str, str] | None = None):
+    return parse_feed(body, headers or {}, URL, SHANGHAI)
+
+
+def test_rss2_entry_fields() -> None:
+    feed = parse(
+        rss(
+            item(
+                "Tom &amp; Jerry&#8217;s <b>news</b>",
+                guid="g1",
+                link="/news/1.html",
+                date="Wed, 08 Dec 2021 10:35:30 +0800",
+                description='<p onclick="x()">Hi <a href="/a">there</a><script>bad()</script></p>',
+                extra=(
+                    "<author>editor@example.org (Editor)</author><category>Finance</category>"
+                    '<enclosure url="/audio.mp3" type="audio/mpeg" length="123"/>'
+                    '<enclosure url="javascript:alert(1)" type="audio/mpeg" length="1"/>'
+                ),
+            ),
+            title="Upstream &amp; Co",
+        )
+    )
+    assert feed.title == "Upstream & Co"
+    (entry,) = feed.entries
+    assert entry.upstream_id == "g1"
+    assert entry.title == "Tom & Jerry’s news"  # plain text: tags stripped, entities decoded
+    assert entry.link == "https://upstream.example/news/1.html"
+    assert entry.html == '<p>Hi <a href="https://upstream.example/a" rel="noopener noreferrer">there</a></p>'
+    assert entry.published == datetime(2021, 12, 8, 10, 35, 30, tzinfo=timezone(timedelta(hours=8)))
+    assert entry.author == "editor@example.org (Editor)"
+    assert entry.categories == ("Finance",)
+    assert entry.enclosures == (Enclosure("https://upstream.example/audio.mp3", "audio/mpeg", 123),)
+
+
+def test_atom_entry_fields_and_content_over_summary() -> None:
+    atom = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example/posts/">
+  <title type="html">My &lt;i&gt;Blog&lt;/i&gt;</title>
+  <id>urn:x</id><updated>2022-01-01T00:00:00Z</updated>
+  <entry>
+    <id>tag:blog.example,2022:1</id>
+    <title type="html">Hello &lt;em&gt;world&lt;/em&gt; &amp;amp; friends</title>
+    <link rel="alternate" href="hello.html"/>
+    <updated>2022-01-02T03:04:05-05:00</updated>
+    <published>2022-01-01T00:00:00Z</published>
+    <summary>Short.</summary>
+    <content type="html">&lt;p&gt;Full &lt;img src="img/a.png" onerror="x()"&gt;&lt;/p&gt;</content>
+  </entry>
+</feed>"""
+    feed = parse(atom)
+    assert feed.title == "My Blog"
+    (entry,) = feed.entries
+    assert entry.title == "Hello world & friends"
+    assert entry.link == "https://blog.example/posts/hello.html"
+    assert entry.html == '<p>Full <img src="https://blog.example/posts/img/a.png"></p>'
+    assert entry.updated == datetime(2022, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-5)))
+    assert entry.published == datetime(2022, 1, 1, tzinfo=UTC)
+
+
+def test_plain_text_content_is_escaped() -> None:
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+      <entry><id>1</id><title>x</title><content type="text">a &lt;b&gt; c
+
+second paragraph</content></entry></feed>"""
+    (entry,) = parse(atom).entries
+    assert entry.html == "<p>a &lt;b&gt; c</p><p>second paragraph</p>"
+
+
+def test_titles_lose_control_characters_and_line_breaks() -> None:
+    (entry,) = parse(rss(item("Line\x01 one\n   line two", guid="1"))).entries
+    assert entry.title == "Line one line two"
+
+
+def test_entries_without_a_title_are_named_by_their_text() -> None:
+    entries = parse(
+        rss(item("", guid="1", description="<p>" + "字" * 100 + "</p>"), item("", guid="2", description=""))
+    ).entries
+    assert len(entries) == 1  # the one with neither title nor text is dropped
+    assert entries[0].title == "字" * 80 + "…"
+
+
+def test_only_http_links() -> None:
+    feed = parse(
+        rss(item("a", guid="1", link="javascript:alert(1)"), item("b", guid="2", link="ftp://x.example/f"))
+    )
+    assert [entry.link for entry in feed.entries] == [None, None]
+
+
+def test_identities_fall_back_from_id_to_link_to_hash() -> None:
+    feed = parse(
+        rss(
+            item("one", guid="dup", link="https://u.example/1"),
+            item("two", guid="dup", link="https://u.example/2"),  # a shared id identifies nothing
+            item("three", guid="unique", link="https://u.example/3"),
+            item("four", link="https://u.example/4"),
+            item("five"),
+        )
+    )
+    ids = identities(feed.entries)
+    assert ids[:4] == ["https://u.example/1", "https://u.example/2", "unique", "https://u.example/4"]
+    assert ids[4].startswith("sha256:")
+
+
+def test_dates() -> None:
+    no_date, future = parse(
+        rss(item("a", guid="1", date=None), item("b", guid="2", date="Fri, 01 Jan 2100 00:00:00 GMT"))
+    ).entries
+    first_seen = datetime(2026, 11, 22, 12, 0, tzinfo=SHANGHAI).timestamp()
+    assert no_date.published is None
+    assert entry_date(no_date, first_seen, SHANGHAI) == datetime(2026, 11, 22, 12, 0, tzinfo=SHANGHAI)
+    assert entry_date(future, first_seen, SHANGHAI).timestamp() == first_seen  # clamped
+
+
+def test_json_feed() -> None:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "JSON &amp; friends",
+        "home_page_url": "https://j.example/",
+        "items": [
+            {
+                "id": 42,
+                "url": "/posts/42",
+                "title": "Answer",
+                "content_html": "<p>forty-two<script>x</script></p>",
+                "date_published": "2022-01-01T10:00:00+08:00",
+                "authors": [{"name": "Deep Thought"}],
+                "tags": ["math"],
+                "attachments": [
+                    {"url": "https://j.example/a.mp3", "mime_type": "audio/mpeg", "size_in_bytes": 9}
+                ],
+            },
+            {"id": "2", "content_text": "just text <b>"},
+        ],
+    }
+    feed = parse(json.dumps(document).encode(), {"content-type": "application/feed+json"})
+    assert feed.title == "JSON & friends"
+    first, second = feed.entries
+    assert (first.upstream_id, first.link, first.title) == ("42", "https://j.example/posts/42", "Answer")
+    assert first.html == "<p>forty-two</p>"
+    assert first.author == "Deep Thought" and first.categories == ("math",)
+    assert first.enclosures == (Enclosure("https://j.example/a.mp3", "audio/mpeg", 9),)
+    assert second.title == "just text <b>" and second.html == "<p>just text &lt;b&gt;</p>"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "not a usable feed"),
+        (b"<html><body>Not a feed</body></html>", "not a usable feed"),
+        (b'{"version": "https://jsonfeed.org/version/1.1"}', "without an items list"),
+        (b'{"hello": "world"}', "without a JSON Feed version"),
+        (b"{not json", "invalid JSON"),
+    ],
+)
+def test_unusable_feeds(body: bytes, message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse(body)
+
+
+def test_a_malformed_feed_with_usable_entries_is_kept() -> None:
+    broken = rss(item("ok", guid="1")).replace(b"</channel></rss>", b"<item><title>cut off")
+    feed = parse(broken)
+    assert [entry.title for entry in feed.entries][:1] == ["ok"] and feed.warning
+
+
+def test_gb2312_feeds_decode() -> None:
+    feed = parse(corpus_file("rss-parser/encoding-gb2312.xml"))
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in feed.entries[0].title)
+    kc = parse(corpus_file("NetNewsWire/kc0011.rss"))
+    assert len(kc.entries) == 20
+    # "2020/1/10 14:33:00": read from the text, not from feedparser's clock-filled guess
+    assert any(e.published == datetime(2020, 1, 10, 14, 33, tzinfo=SHANGHAI) for e in kc.entries)
+    assert all("onload" not in e.html for e in kc.entries)
+
+
+def test_http_charset_is_used() -> None:
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel>'
+        + "<item><title>中文标题</title></item></channel></rss>"
+    )
+    # the XML declares no encoding: only the HTTP header says GB2312
+    feed = parse(body.encode("gb2312"), {"content-type": "application/rss+xml; charset=gb2312"})
+    assert feed.entries[0].title == "中文标题"
+
+
+def test_xml_base_and_leading_white_space() -> None:
+    for name in ("Feeder/atom_xml_base_entry_level.xml", "Feeder/atom_xml_base_feed_level.xml"):
+        for entry in parse(corpus_file(name)).entries:
+            assert entry.link and entry.link.startswith("http")
+    meituan = parse(corpus_file("Rodel.Reader/Rss/meituan.xml"))
+    assert len(meituan.entries) == 10 and meituan.warning is None  # the white space is dropped, not the feed
+
+
+def test_hostile_real_world_content_is_cleaned() -> None:
+    for name in ("NetNewsWire/dcrainmaker.xml", "Feeder/atom_cornucopia.xml", "NetNewsWire/natasha.xml"):
+        for entry in parse(corpus_file(name)).entries:
+            lowered = entry.html.lower()
+            assert "<script" not in lowered and "<iframe" not in lowered and "javascript:" not in lowered
+            assert not re.search(r"<[^>]*\son\w+\s*=", lowered)  # no event handler attributes
