@@ -1,0 +1,456 @@
+"""Polling end to end in one process: a scripted upstream on 127.0.0.1, real post files, real SQLite."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from feedhub.aggregator.poller import MAX_BACKOFF, Poller, PollReport
+from feedhub.aggregator.sources import load_sources
+from feedhub.aggregator.state import STATE_FILE, StateStore
+from feedhub.config import Config
+from feedhub.index import Index, open_index
+from feedhub.posts import Post, read_post_file
+from tests.helpers import BASE_URL, SHARED, FrozenClock, SiteFolder
+from tests.upstream import Response, Upstream, item, rss
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=SHANGHAI).timestamp()
+POLL_SERIES = SHARED / "corpus" / "upstream" / "realworld" / "wechat-feeds" / "poll-series"
+
+
+@dataclass
+class Aggregation:
+    """One site, its sources.yaml and a poller, like `feedhub poll` sets them up."""
+
+    site: SiteFolder
+    upstream: Upstream
+    clock: FrozenClock
+
+    def configure(self, *sources: dict, **site_settings: object) -> Config:
+        document = {"sources": [{"category": "news", "interval": "30m", **source} for source in sources]}
+        (self.site.root / "sources.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+        self.config = self.site.config(language="zh-CN", **site_settings)
+        self.sources = {source.id: source for source in load_sources(self.config)}
+        self.restart()
+        return self.config
+
+    def restart(self) -> None:
+        """New objects over the same files: what a restarted process has."""
+        self.index: Index = open_index(self.config, self.clock)
+        self.index.sync_all()
+        self.state = StateStore(self.config.data_dir)
+        self.poller = Poller(self.config, self.index, self.state, self.clock)
+
+    def poll(self, source_id: str = "up") -> PollReport:
+        return self.poller.poll(self.sources[source_id])
+
+    def posts(self) -> dict[str, Post]:
+        found = {}
+        for path in sorted(self.config.posts_dir.glob("*.md")):
+            file = read_post_file(self.config.posts_dir, path.name, SHANGHAI)
+            assert file is not None and file.post is not None, (path, file and file.problem)
+            found[path.name] = file.post
+        return found
+
+    def titles(self) -> list[str]:
+        return sorted(post.title for post in self.posts().values())
+
+
+@pytest.fixture
+def agg(site: SiteFolder, upstream: Upstream) -> Iterator[Aggregation]:
+    yield Aggregation(site, upstream, FrozenClock(NOW))
+
+
+def test_new_entries_become_posts_in_the_seed_format(agg: Aggregation) -> None:
+    agg.upstream.feed(
+        "/feed",
+        rss(
+            item(
+                "央行：保持流动性合理充裕",
+                guid="g1",
+                link="https://up.example/1",
+                description="<p>正文一</p>",
+            ),
+            title="新华社",
+        ),
+    )
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "category_title": "央行新闻"})
+    report = agg.poll()
+    assert report.result == "new" and report.counts.new == 1
+    ((name, post),) = agg.posts().items()
+    assert re.fullmatch(r"2021-12-08-[0-9a-f]{10}\.md", name)
+    text = (agg.config.posts_dir / name).read_text("utf-8")
+    assert text == (
+        "---\n"
+        "layout: post\n"
+        'title: "央行：保持流动性合理充裕"\n'
+        "date: 2021-12-08 10:35:30 +0800\n"
+        "categories: news\n"
+        "tags: 央行新闻\n"
+        "source: up\n"
+        "source_url: https://up.example/1\n"
+        "source_id: g1\n"
+        "---\n"
+        "<div><p>正文一</p></div><p>（文章来源：新华社）</p>\n"
+        "\n"
+        "<https://up.example/1>\n"
+        "\n"
+        f"[返回央行新闻]({BASE_URL}/category/news.html)｜[返回首页]({BASE_URL}/)\n"
+    )
+    assert (post.title, post.categories, post.tags, post.source_id) == (
+        "央行：保持流动性合理充裕",
+        ("news",),
+        ("央行新闻",),
+        "g1",
+    )
+    published = agg.index.entries("news", 0, 10)[0]
+    assert published.via == "https://up.example/1" and published.summary == "正文一"
+
+
+def test_unchanged_feeds_cost_no_parsing(agg: Aggregation) -> None:
+    agg.upstream.feed("/feed", rss(item("one", guid="1")))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    assert agg.poll().result == "new"
+    second = agg.poll()
+    assert second.result == "not-modified" and second.counts is None
+    assert (
+        agg.upstream.hits("/feed")[1].headers["if-none-match"]
+        == agg.state.all_sources()["up"].validators.etag
+    )
+    assert second.state.next_poll == pytest.approx(NOW + 1800, abs=61)
+
+
+def test_a_new_source_backfills_only_its_newest_entries(agg: Aggregation) -> None:
+    items = [
+        item(f"item {n:02d}", guid=str(n), date=f"Wed, {n:02d} Dec 2021 10:00:00 +0800") for n in range(1, 16)
+    ]
+    agg.upstream.feed("/feed", rss(*items))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 4})
+    report = agg.poll()
+    assert (report.counts.new, report.counts.held_back) == (4, 11)
+    assert agg.titles() == ["item 12", "item 13", "item 14", "item 15"]
+    agg.upstream.feed(
+        "/feed", rss(item("item 16", guid="16", date="Thu, 16 Dec 2021 10:00:00 +0800"), *items)
+    )
+    report = agg.poll()
+    assert (report.counts.new, report.counts.held_back) == (1, 0)
+    assert len(agg.posts()) == 5
+
+
+def test_max_entries_and_filters(agg: Aggregation) -> None:
+    agg.upstream.feed(
+        "/feed",
+        rss(
+            item("央行降准", guid="1", date="Wed, 08 Dec 2021 10:00:00 +0800"),
+            item("央行广告", guid="2", date="Wed, 08 Dec 2021 09:00:00 +0800"),
+            item("天气预报", guid="3", date="Wed, 08 Dec 2021 08:00:00 +0800", description="<p>关于利率</p>"),
+            item("旧闻 央行", guid="4", date="Tue, 07 Dec 2021 08:00:00 +0800"),
+        ),
+    )
+    agg.configure(
+        {
+            "id": "up",
+            "url": agg.upstream.url("/feed"),
+            "max_entries": 3,
+            "include": ["央行", "/利率/"],
+            "exclude": "广告",
+        }
+    )
+    report = agg.poll()
+    assert agg.titles() == ["天气预报", "央行降准"]
+    assert (report.counts.new, report.counts.filtered) == (2, 1)
+
+
+def test_re_guided_entries_are_not_merged_again(agg: Aggregation) -> None:
+    agg.upstream.feed("/feed", rss(item("Same story", guid="old-guid", link="https://up.example/s")))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    agg.poll()
+    agg.upstream.feed("/feed", rss(item("Same story", guid="new-guid", link="https://up.example/s")))
+    report = agg.poll()
+    assert report.result == "unchanged" and len(agg.posts()) == 1
+    agg.restart()  # and not after a restart, nor once the state is gone
+    (agg.config.data_dir / STATE_FILE).unlink()
+    agg.restart()
+    assert agg.poll().counts.new == 0 and len(agg.posts()) == 1
+
+
+def test_a_changed_entry_updates_its_post_in_place(agg: Aggregation) -> None:
+    agg.upstream.feed("/feed", rss(item("Title", guid="g", description="<p>first version</p>")))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    agg.poll()
+    ((name, before),) = agg.posts().items()
+    entry_id = agg.index.entries(None, 0, 1)[0].entry_id
+    agg.clock.now += 3600
+    agg.upstream.feed("/feed", rss(item("Title, corrected", guid="g", description="<p>second version</p>")))
+    report = agg.poll()
+    assert report.result == "updated" and report.counts.updated == 1
+    ((same_name, after),) = agg.posts().items()
+    assert same_name == name and after.title == "Title, corrected" and "second version" in after.body
+    assert after.date == before.date and after.updated == datetime.fromtimestamp(agg.clock.now, SHANGHAI)
+    published = agg.index.entries(None, 0, 1)[0]
+    assert published.entry_id == entry_id and published.title == "Title, corrected"
+    assert agg.poll().result == "not-modified"
+
+
+def test_a_post_the_operator_deleted_stays_deleted(agg: Aggregation) -> None:
+    agg.upstream.feed("/feed", rss(item("Unwanted", guid="g")))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    agg.poll()
+    for path in agg.config.posts_dir.glob("*.md"):
+        path.unlink()
+    agg.upstream.feed("/feed", rss(item("Unwanted", guid="g", description="<p>edited upstream</p>")))
+    assert agg.poll().counts.new == 0 and agg.posts() == {}
+
+
+def test_a_crash_between_writes_leaves_no_partial_file_and_no_duplicate(
+    agg: Aggregation, monkeypatch
+) -> None:
+    agg.upstream.feed(
+        "/feed", rss(item("A", guid="a"), item("B", guid="b", date="Thu, 09 Dec 2021 10:00:00 +0800"))
+    )
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+
+    # 1. the process dies after the rename, before the entry is recorded
+    def die(*_args: object, **_kwargs: object) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(StateStore, "remember", die)
+    with pytest.raises(SystemExit):
+        agg.poll()
+    monkeypatch.undo()
+    assert agg.titles() == ["A"]  # written whole (the oldest goes first)
+
+    # 2. the process dies in the middle of writing the next file
+    real_replace = os.replace
+
+    def die_before_rename(source: str, target: object) -> None:
+        raise SystemExit("killed")
+
+    agg.restart()
+    monkeypatch.setattr(os, "replace", die_before_rename)
+    with pytest.raises(SystemExit):
+        agg.poll()
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert agg.titles() == ["A"]
+    assert list(agg.config.posts_dir.glob(".*")) == []  # no temporary file left behind
+
+    agg.restart()
+    report = agg.poll()
+    assert report.counts.new == 1
+    assert agg.titles() == ["A", "B"]
+
+
+@pytest.mark.parametrize("series", ["news-xinhua", "gov-cn-china-government-portal"])
+def test_consecutive_snapshots_merge_without_duplicates(agg: Aggregation, series: str) -> None:
+    folder = POLL_SERIES / series
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (../shared/corpus is not beside the checkout)")
+    snapshots = sorted(folder.glob("poll*.xml"))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 100})
+    links: set[str] = set()
+    for snapshot in snapshots:
+        agg.upstream.feed("/feed", snapshot.read_bytes())
+        agg.clock.now += 7200
+        assert agg.poll().result in ("new", "unchanged")
+        links |= set(re.findall(rb"<link>([^<]+)</link>", snapshot.read_bytes().split(b"<item>", 1)[1]))
+    posts = agg.posts()
+    assert len(posts) == len(links)  # one post per distinct item, none twice
+    assert len({post.source_url for post in posts.values()}) == len(posts)
+    if series == "news-xinhua":
+        briefings = [post for post in posts.values() if "早知天下事" in post.title]
+        assert len(briefings) >= 2  # same title, new link and date: a new post each day
+
+
+def test_entries_removed_upstream_stay_published(agg: Aggregation) -> None:
+    folder = SHARED / "corpus" / "upstream" / "realworld" / "Feeder"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    agg.upstream.feed("/feed", (folder / "cowboyprogrammer_atom.xml").read_bytes(), "application/atom+xml")
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 100})
+    agg.poll()
+    before = set(agg.posts())
+    agg.upstream.feed(
+        "/feed", (folder / "cowboyprogrammer_deleted_middle_atom.xml").read_bytes(), "application/atom+xml"
+    )
+    assert agg.poll().counts.new == 0
+    assert set(agg.posts()) == before
+
+
+def test_hostile_entries_are_sanitized(agg: Aggregation) -> None:
+    agg.upstream.feed(
+        "/feed",
+        rss(
+            item(
+                '<script>alert("t")</script>Title',
+                guid="h",
+                link="javascript:alert(1)",
+                description=(
+                    '<p onmouseover="steal()" style="position:fixed">text</p><script>steal()</script>'
+                    '<a href="javascript:steal()">link</a>'
+                    '<img src="data:image/svg+xml;base64,PHN2Zz4=" alt="x">'
+                    "<iframe src=https://evil.example/></iframe><svg><a xlink:href=javascript:x>s</a></svg>"
+                ),
+                extra='<enclosure url="javascript:alert(1)" type="audio/mpeg" length="1"/>',
+            )
+        ),
+    )
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    agg.poll()
+    ((name, post),) = agg.posts().items()
+    text = (agg.config.posts_dir / name).read_text("utf-8").lower()
+    for hostile in ("<script", "onmouseover", "javascript:", "data:", "<iframe", "<svg", "position:fixed"):
+        assert hostile not in text, hostile
+    assert post.title == "Title" and post.source_url is None and post.enclosures == ()
+    html = agg.index.entries(None, 0, 1)[0].html
+    assert "<p>text</p>" in html and ">link</a>" in html
+
+
+def test_backoff_and_recovery(agg: Aggregation) -> None:
+    agg.upstream.script("/feed", Response(500), Response(500), Response(200, rss(item("back", guid="1"))))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "interval": "10m"})
+    first = agg.poll()
+    assert first.result == "error" and first.reason == "500 Internal Server Error"
+    assert (first.state.errors, first.state.next_poll) == (1, NOW + 1200)
+    second = agg.poll()
+    assert (second.state.errors, second.state.next_poll) == (2, NOW + 2400)
+    third = agg.poll()
+    assert third.result == "new" and third.state.errors == 0
+    assert NOW + 600 <= third.state.next_poll <= NOW + 660
+
+
+def test_backoff_is_capped_at_a_day(agg: Aggregation) -> None:
+    agg.upstream.script("/feed", Response(502))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "interval": "6h"})
+    for _ in range(4):
+        report = agg.poll()
+    assert report.state.errors == 4 and report.state.next_poll == NOW + MAX_BACKOFF
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(agg: Aggregation, status: int) -> None:
+    agg.upstream.script("/feed", Response(status, headers={"Retry-After": "7200"}))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "interval": "5m"})
+    report = agg.poll()
+    assert report.result == "error" and report.state.next_poll == NOW + 7200
+
+
+def test_gone_disables_until_enabled(agg: Aggregation) -> None:
+    agg.upstream.script("/feed", Response(410), Response(200, rss(item("alive", guid="1"))))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    assert agg.poll().result == "gone"
+    assert agg.poll().result == "gone" and len(agg.upstream.hits("/feed")) == 1  # not asked again
+    agg.state.enable("up", NOW)
+    assert agg.poll().result == "new"
+
+
+def test_permanent_redirects_are_followed_from_then_on(agg: Aggregation) -> None:
+    agg.upstream.script("/old", Response(301, headers={"Location": "/new"}))
+    agg.upstream.feed("/new", rss(item("moved", guid="1")))
+    agg.upstream.script("/temp", Response(302, headers={"Location": "/new"}))
+    agg.configure(
+        {"id": "up", "url": agg.upstream.url("/old")}, {"id": "t", "url": agg.upstream.url("/temp")}
+    )
+    sources_yaml = (agg.site.root / "sources.yaml").read_text("utf-8")
+    report = agg.poll()
+    assert report.state.current_url == agg.upstream.url("/new")
+    agg.poll()
+    assert len(agg.upstream.hits("/old")) == 1 and len(agg.upstream.hits("/new")) == 2
+    assert (agg.site.root / "sources.yaml").read_text("utf-8") == sources_yaml  # never rewritten
+    assert agg.poll("t").state.current_url is None
+    # a new url in sources.yaml starts over
+    agg.configure({"id": "up", "url": agg.upstream.url("/temp")})
+    assert agg.state.source("up", agg.upstream.url("/temp")).current_url is None
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        (Response(200, b"x" * 5000), "5,000 bytes"),
+        (
+            Response(200, b"<html><body>maintenance</body></html>", {"Content-Type": "text/html"}),
+            "not a usable feed",
+        ),
+        (Response(200, rss(item("late", guid="1")), delay=3), "no answer within 1 s"),
+    ],
+)
+def test_failures_have_clear_reasons(agg: Aggregation, response: Response, reason: str) -> None:
+    agg.upstream.script("/feed", response)
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "max_bytes": 4096, "timeout": 1})
+    report = agg.poll()
+    assert report.result == "error" and reason in report.reason
+    assert report.failed and agg.posts() == {}
+
+
+def test_one_bad_source_does_not_stop_the_others(agg: Aggregation) -> None:
+    agg.upstream.script("/bad", Response(500))
+    agg.upstream.feed("/good", rss(item("fine", guid="1")))
+    agg.configure(
+        {"id": "bad", "url": agg.upstream.url("/bad")}, {"id": "good", "url": agg.upstream.url("/good")}
+    )
+    assert agg.poll("bad").failed
+    assert agg.poll("good").result == "new"
+
+
+def test_gb2312_upstream(agg: Aggregation) -> None:
+    path = SHARED / "corpus" / "upstream" / "realworld" / "NetNewsWire" / "kc0011.rss"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    agg.upstream.feed("/feed", path.read_bytes(), "application/rss+xml")
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 20})
+    assert agg.poll().counts.new == 20
+    titles = agg.titles()
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in title) for title in titles)
+
+
+def test_file_sources(agg: Aggregation, tmp_path: Path) -> None:
+    feed = tmp_path / "local.xml"
+    feed.write_bytes(rss(item("local news", guid="1")))
+    agg.configure({"id": "up", "url": feed.as_uri()})
+    assert agg.poll().result == "new"
+    assert agg.poll().result == "not-modified"
+
+
+def test_jekyll_reads_the_posts(agg: Aggregation, tmp_path: Path) -> None:
+    """A real Jekyll build of the folder, where Jekyll is installed (Debian's `jekyll`)."""
+    from shutil import which
+
+    if which("jekyll") is None:
+        pytest.skip("jekyll is not installed (apt-get install jekyll)")
+    import subprocess
+
+    agg.upstream.feed(
+        "/feed", rss(item('Jekyll: "quoted" & [bracketed]', guid="1"), item("第二篇", guid="2"))
+    )
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "category": "two words"})
+    agg.poll()
+    site = tmp_path / "jekyll"
+    (site / "_posts").mkdir(parents=True)
+    for post in agg.config.posts_dir.glob("*.md"):
+        (site / "_posts" / post.name).write_bytes(post.read_bytes())
+    (site / "_config.yml").write_text("timezone: Asia/Shanghai\n", "utf-8")
+    (site / "_layouts").mkdir()
+    (site / "_layouts" / "post.html").write_text(
+        "{{ page.title }}|{{ page.date | date: '%Y-%m-%d %H:%M:%S %z' }}|{{ page.categories | join: ',' }}",
+        "utf-8",
+    )
+    result = subprocess.run(
+        ["jekyll", "build", "--source", str(site), "--destination", str(site / "_site")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    pages = sorted(page.read_text("utf-8") for page in (site / "_site").rglob("*.html"))
+    assert pages == [
+        'Jekyll: "quoted" &amp; [bracketed]|2021-12-08 10:35:30 +0800|two words',
+        "第二篇|2021-12-08 10:35:30 +0800|two words",
+    ]
