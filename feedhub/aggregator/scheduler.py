@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = "scheduler.lock"
 RELOAD_CHECK_SECONDS = 2.0
-STARTUP_SPREAD_SECONDS = 30.0  # sources due at start are spread over this, not polled at one instant
+# Sources due when the scheduler starts are spread out (50 ms each, 30 s at most), not all polled at once.
+STARTUP_SPREAD_PER_SOURCE = 0.05
+STARTUP_SPREAD_SECONDS = 30.0
 
 
 class AlreadyRunning(FeedhubError):
@@ -137,6 +139,7 @@ class PollScheduler:
         for source_id in set(self.sources) - set(sources):
             self._remove_job(source_id)
         now = self.clock()
+        spread = min(STARTUP_SPREAD_SECONDS, STARTUP_SPREAD_PER_SOURCE * len(sources))
         for source in sources.values():
             if not source.enabled:
                 self._remove_job(source.id)
@@ -145,7 +148,7 @@ class PollScheduler:
             state = states.get(source.id)
             due = state.next_poll if state and state.config_url == source.url and state.next_poll else now
             if due <= now:
-                due = now + random.uniform(0, min(STARTUP_SPREAD_SECONDS, source.interval))
+                due = now + random.uniform(0, spread)
             job = self.scheduler.get_job(source.id)
             if job is None or old != source:
                 self.scheduler.add_job(

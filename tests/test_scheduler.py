@@ -1,0 +1,166 @@
+"""The scheduler: APScheduler jobs, reloads, and exactly one scheduler per data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feedhub.aggregator.poller import Poller
+from feedhub.aggregator.scheduler import AlreadyRunning, PollScheduler, SchedulerLock, holder_pid
+from feedhub.aggregator.state import StateStore
+from feedhub.config import Config
+from feedhub.index import open_index
+from tests.helpers import SiteFolder, wait_for
+from tests.upstream import Response, Upstream, item, rss
+
+
+def write_sources(site: SiteFolder, *sources: dict) -> None:
+    document = {"sources": [{"category": "news", "interval": "1m", **source} for source in sources]}
+    (site.root / "sources.yaml").write_text(yaml.safe_dump(document), "utf-8")
+
+
+@pytest.fixture
+def running(site: SiteFolder, upstream: Upstream) -> Iterator[tuple[Config, threading.Event]]:
+    """A PollScheduler in a thread, as `feedhub poll` runs it."""
+    upstream.feed("/a", rss(item("from a", guid="a1")))
+    upstream.feed("/b", rss(item("from b", guid="b1")))
+    write_sources(site, {"id": "a", "url": upstream.url("/a")})
+    config = site.config()
+    index = open_index(config)
+    index.sync_all()
+    scheduler = PollScheduler(config, Poller(config, index, StateStore(config.data_dir)), workers=4)
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    thread.start()
+    yield config, stop
+    stop.set()
+    thread.join(timeout=30)
+
+
+def test_sources_are_polled_and_edits_apply_without_a_restart(
+    running, site: SiteFolder, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="feedhub")
+    config, _ = running
+    assert wait_for(lambda: upstream.hits("/a"))
+    assert not upstream.hits("/b")
+    write_sources(site, {"id": "a", "url": upstream.url("/a")}, {"id": "b", "url": upstream.url("/b")})
+    assert wait_for(lambda: upstream.hits("/b"))
+    assert wait_for(lambda: len(list(config.posts_dir.glob("*.md"))) == 2)
+    # a source disabled in the file is no longer scheduled; a broken file changes nothing
+    write_sources(
+        site, {"id": "a", "url": upstream.url("/a"), "enabled": False}, {"id": "b", "url": upstream.url("/b")}
+    )
+    assert wait_for(lambda: "2 sources (1 enabled, 0 new)" in caplog.text)
+    (site.root / "sources.yaml").write_text("sources: [unclosed", "utf-8")
+    assert wait_for(
+        lambda: "not valid YAML" in caplog.text and "keeping the 2 sources already loaded" in caplog.text
+    )
+
+
+def test_every_source_polls_once_per_interval(running, upstream: Upstream) -> None:
+    assert wait_for(lambda: upstream.hits("/a"))
+    threading.Event().wait(1.5)
+    assert len(upstream.hits("/a")) == 1  # the next poll is a minute away, not a tick away
+
+
+def test_the_lock_allows_one_scheduler_per_data_folder(tmp_path: Path) -> None:
+    first, second = SchedulerLock(tmp_path), SchedulerLock(tmp_path)
+    assert holder_pid(tmp_path) is None
+    first.acquire(wait=False)
+    assert holder_pid(tmp_path) == os.getpid()
+    with pytest.raises(AlreadyRunning, match=rf"already running \(pid {os.getpid()}\)"):
+        second.acquire(wait=False)
+    first.release()
+    second.acquire(wait=False)
+    second.release()
+    assert holder_pid(tmp_path) is None
+
+
+def poll_command(config: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "feedhub", "poll", "--config", str(config), *options]
+
+
+def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> None:
+    upstream.feed("/a", rss(item("from a", guid="a1")))
+    write_sources(site, {"id": "a", "url": upstream.url("/a")})
+    config = site.write_config()
+    data = site.root / "data"
+    with open(tmp_path / "first.log", "wb") as log:
+        first = subprocess.Popen(poll_command(config), stdout=log, stderr=log)
+    try:
+        assert wait_for(lambda: holder_pid(data) == first.pid, timeout=30), (
+            tmp_path / "first.log"
+        ).read_text()
+        refused = subprocess.run(poll_command(config), capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 3
+        assert f"a scheduler is already running (pid {first.pid}); use --wait" in refused.stderr
+        once = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
+        assert once.returncode == 3
+
+        with open(tmp_path / "second.log", "wb") as log:
+            second = subprocess.Popen(poll_command(config, "--wait"), stdout=log, stderr=log)
+        try:
+            threading.Event().wait(1)
+            assert second.poll() is None and holder_pid(data) == first.pid  # standing by
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=60) == 0
+            assert wait_for(lambda: holder_pid(data) == second.pid, timeout=30)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=60) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    # polled once: the scheduler that took over keeps the schedule (next poll in a minute)
+    assert len(upstream.hits("/a")) == 1
+
+
+def test_poll_once_summary_and_exit_status(site: SiteFolder, upstream: Upstream) -> None:
+    upstream.feed("/good", rss(item("good", guid="1")))
+    upstream.script("/bad", Response(503, headers={"Retry-After": "60"}))
+    write_sources(
+        site,
+        {"id": "good", "url": upstream.url("/good")},
+        {"id": "bad", "url": upstream.url("/bad")},
+        {"id": "off", "url": upstream.url("/off"), "enabled": False},
+    )
+    config = site.write_config()
+    result = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:4] == ["good", "new", "1", "new,"]
+    assert lines[1].split()[:2] == ["bad", "error"] and "503 Service Unavailable" in lines[1]
+    assert lines[-1] == "2 sources polled: 1 new posts, 1 failed"
+    assert "source bad: error: 503 Service Unavailable" in result.stderr  # the log line
+    only = subprocess.run(
+        poll_command(config, "--once", "--source", "good"), capture_output=True, text=True, timeout=60
+    )
+    assert only.returncode == 0 and "1 sources polled: 0 new posts, 0 failed" in only.stdout
+    unknown = subprocess.run(
+        poll_command(config, "--once", "--source", "nope"), capture_output=True, text=True, timeout=60
+    )
+    assert unknown.returncode == 2 and "no source 'nope'" in unknown.stderr
+
+
+def test_enable_after_gone(site: SiteFolder, upstream: Upstream) -> None:
+    upstream.script("/feed", Response(410), Response(200, rss(item("back again", guid="1"))))
+    write_sources(site, {"id": "up", "url": upstream.url("/feed")})
+    config = site.write_config()
+    gone = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 1 and "gone" in gone.stdout
+    again = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
+    assert "gone" in again.stdout and len(upstream.hits("/feed")) == 1
+    enable = [sys.executable, "-m", "feedhub", "enable", "up", "--config", str(config)]
+    assert subprocess.run(enable, capture_output=True, text=True, timeout=60).returncode == 0
+    back = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
+    assert back.returncode == 0 and "1 new posts" in back.stdout
