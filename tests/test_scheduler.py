@@ -164,3 +164,27 @@ def test_enable_after_gone(site: SiteFolder, upstream: Upstream) -> None:
     assert subprocess.run(enable, capture_output=True, text=True, timeout=60).returncode == 0
     back = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
     assert back.returncode == 0 and "1 new posts" in back.stdout
+
+
+def test_sighup_reloads_at_once(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> None:
+    upstream.feed("/x1", rss(item("one", guid="1")))
+    upstream.feed("/x2", rss(item("two", guid="2")))
+    write_sources(site, {"id": "a", "url": upstream.url("/x1")})
+    config = site.write_config()
+    sources = site.root / "sources.yaml"
+    with open(tmp_path / "poll.log", "wb") as log:
+        process = subprocess.Popen(poll_command(config), stdout=log, stderr=log)
+    try:
+        assert wait_for(lambda: upstream.hits("/x1"), timeout=30)
+        # Same size, same mtime: only the signal can tell the scheduler the file changed.
+        stamp = sources.stat()
+        write_sources(site, {"id": "a", "url": upstream.url("/x2")})
+        os.utime(sources, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        assert sources.stat().st_size == stamp.st_size
+        threading.Event().wait(3)
+        assert not upstream.hits("/x2")
+        process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: upstream.hits("/x2"), timeout=30), (tmp_path / "poll.log").read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0

@@ -137,7 +137,7 @@ class Merger:
         write_atomically(self.config.posts_dir / seen.path, text)
         self._remember(source, candidate, seen.path, seen.first_seen, seen.identity)
         written.append(seen.path)
-        log.info("source %s: updated %s (%s)", source.id, seen.path, entry.title)
+        log.debug("source %s: updated %s (%s)", source.id, seen.path, entry.title)
         return "updated"
 
     def _write_new(self, source: Source, feed: ParsedFeed, candidate: _Candidate, now: float) -> str:
@@ -146,7 +146,7 @@ class Merger:
         path = f"{date:%Y-%m-%d}-{short}.md"
         write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
         self._remember(source, candidate, path, now)
-        log.info("source %s: new %s (%s)", source.id, path, candidate.entry.title)
+        log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
         return path
 
     def _remember(
