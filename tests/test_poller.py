@@ -183,6 +183,14 @@ def test_re_guided_entries_are_not_merged_again(agg: Aggregation) -> None:
     assert agg.poll().counts.new == 0 and len(agg.posts()) == 1
 
 
+def test_an_item_listed_twice_is_one_post(agg: Aggregation) -> None:
+    agg.upstream.feed(
+        "/feed", rss(item("twice", description="<p>same</p>"), item("twice", description="<p>same</p>"))
+    )
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    assert agg.poll().counts.new == 1 and agg.titles() == ["twice"]
+
+
 def test_a_changed_entry_updates_its_post_in_place(agg: Aggregation) -> None:
     agg.upstream.feed("/feed", rss(item("Title", guid="g", description="<p>first version</p>")))
     agg.configure({"id": "up", "url": agg.upstream.url("/feed")})

@@ -69,7 +69,11 @@ class Merger:
         counts = MergeCounts()
         new: list[_Candidate] = []
         written: list[str] = []
+        handled: set[str] = set()
         for candidate in candidates[: source.max_entries]:
+            if candidate.identity in handled:
+                continue  # the same item twice in one feed (same title and content, no id or link)
+            handled.add(candidate.identity)
             if not source.accepts(candidate.entry.text):
                 counts.filtered += 1
                 continue

@@ -58,10 +58,14 @@ class SchedulerLock:
     def acquire(self, wait: bool) -> None:
         handle = open(self.path, "a+")  # noqa: SIM115 - held open for the scheduler's life
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.close()
-            raise AlreadyRunning(self.data_dir, holder_pid(self.data_dir)) from None
+            pid = holder_pid(self.data_dir)
+            if not wait:
+                handle.close()
+                raise AlreadyRunning(self.data_dir, pid) from None
+            log.info("%s: the scheduler of pid %s polls; standing by to take over", self.data_dir, pid)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
