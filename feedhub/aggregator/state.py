@@ -51,6 +51,28 @@ CREATE INDEX IF NOT EXISTS seen_by_link ON seen (source, link, title);
 """
 
 
+_SOURCE_COLUMNS = (
+    "id",
+    "config_url",
+    "current_url",
+    "etag",
+    "last_modified",
+    "feed_title",
+    "last_poll",
+    "result",
+    "reason",
+    "last_new",
+    "last_updated",
+    "merged_total",
+    "last_merge",
+    "errors",
+    "next_poll",
+    "gone",
+    "polled",
+)
+_SELECT_SOURCE = f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources"
+
+
 @dataclass(frozen=True)
 class SourceState:
     id: str
@@ -109,16 +131,16 @@ class StateStore:
     def source(self, source_id: str, config_url: str) -> SourceState:
         """The state of a source; fresh when it is new or its configured URL changed."""
         with self._transaction() as conn:
-            row = conn.execute("SELECT * FROM sources WHERE id=?", (source_id,)).fetchone()
+            row = conn.execute(f"{_SELECT_SOURCE} WHERE id=?", (source_id,)).fetchone()
             if row is None or row[1] != config_url:
                 # A new URL is a new feed: forget redirects, validators, errors and a 410.
                 conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
                 conn.execute("INSERT INTO sources (id, config_url) VALUES (?, ?)", (source_id, config_url))
-                row = conn.execute("SELECT * FROM sources WHERE id=?", (source_id,)).fetchone()
+                row = conn.execute(f"{_SELECT_SOURCE} WHERE id=?", (source_id,)).fetchone()
         return _source_state(row)
 
     def all_sources(self) -> dict[str, SourceState]:
-        return {row[0]: _source_state(row) for row in self._conn().execute("SELECT * FROM sources")}
+        return {row[0]: _source_state(row) for row in self._conn().execute(_SELECT_SOURCE)}
 
     def record(self, source_id: str, outcome: Outcome, now: float, next_poll: float | None) -> SourceState:
         """Store how a poll went; errors count up until a poll succeeds."""
@@ -162,7 +184,7 @@ class StateStore:
                     source_id,
                 ),
             )
-            row = conn.execute("SELECT * FROM sources WHERE id=?", (source_id,)).fetchone()
+            row = conn.execute(f"{_SELECT_SOURCE} WHERE id=?", (source_id,)).fetchone()
         return _source_state(row)
 
     def enable(self, source_id: str, now: float) -> bool:
@@ -213,23 +235,7 @@ class StateStore:
 
 
 def _source_state(row: tuple) -> SourceState:
-    (source_id, config_url, current_url, etag, last_modified, feed_title, last_poll, result, reason) = row[:9]
-    last_new, last_updated, merged_total, last_merge, errors, next_poll, gone, polled = row[9:]
-    return SourceState(
-        id=source_id,
-        config_url=config_url,
-        current_url=current_url,
-        validators=Validators(etag, last_modified),
-        feed_title=feed_title,
-        last_poll=last_poll,
-        result=result,
-        reason=reason,
-        last_new=last_new,
-        last_updated=last_updated,
-        merged_total=merged_total,
-        last_merge=last_merge,
-        errors=errors,
-        next_poll=next_poll,
-        gone=bool(gone),
-        polled=bool(polled),
-    )
+    values = dict(zip(_SOURCE_COLUMNS, row, strict=True))
+    validators = Validators(values.pop("etag"), values.pop("last_modified"))
+    gone, polled = bool(values.pop("gone")), bool(values.pop("polled"))
+    return SourceState(validators=validators, gone=gone, polled=polled, **values)
