@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from feedhub import __version__
 from feedhub.aggregator.poller import Poller
@@ -23,8 +24,10 @@ from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import StateStore
 from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path, load_config
 from feedhub.errors import ConfigError
+from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
 from feedhub.index import open_index
 from feedhub.posts import remove_stale_temporaries
+from feedhub.site import Site
 
 log = logging.getLogger("feedhub")
 
@@ -106,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     enable.add_argument("source", metavar="ID")
     enable.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
     enable.set_defaults(command=_enable)
+
+    build = commands.add_parser(
+        "build", parents=[common], help="write every feed and page as static files, for nginx or a CDN"
+    )
+    build.add_argument("outdir", type=Path, metavar="OUTDIR")
+    build.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
+    build.set_defaults(command=_build)
 
     check = commands.add_parser(
         "check", parents=[common], help="validate the config and every post; exit 1 if a post is skipped"
@@ -209,6 +219,15 @@ def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespac
     if pid:
         os.kill(pid, signal.SIGHUP)  # the running scheduler picks it up now
     print(f"source {args.source} enabled" + (f"; the scheduler (pid {pid}) polls it now" if pid else ""))
+    return 0
+
+
+def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
+    index = open_index(config)
+    index.sync_all()
+    report = Exporter(Site(config, index), args.outdir).run()
+    counts = f"{report.written} files written, {report.unchanged} unchanged, {report.removed} removed"
+    print(f"{args.outdir}: {counts}; nginx: include {args.outdir.resolve() / STATE_FOLDER / NGINX_SNIPPET}")
     return 0
 
 

@@ -33,7 +33,7 @@ from feedhub.urls import UNCATEGORIZED, expand_permalink
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Bump when rendering or sanitizing changes, so stored HTML is rebuilt.
 RENDER_VERSION = 1
 SITE = ""  # the version key of the site-wide feed; every change bumps it
@@ -223,6 +223,8 @@ class Index:
                 conn.execute(f'DROP TABLE "{table}"')
             run_script(conn, _SCHEMA)
             conn.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (fingerprint,))
+            # Versions count from 1 again in a new index: this tells its versions from an older one's.
+            conn.execute("INSERT INTO meta VALUES ('instance', ?)", (uuid.uuid4().hex,))
             conn.execute("INSERT INTO versions VALUES (?, 1)", (SITE,))
         conn.execute("PRAGMA foreign_keys=ON")
 
@@ -452,6 +454,16 @@ class Index:
         return count
 
     # ---- queries --------------------------------------------------------------------------
+
+    def instance(self) -> str:
+        """Identifies this index file: versions are comparable only within one instance."""
+        return self._conn().execute("SELECT value FROM meta WHERE key='instance'").fetchone()[0]
+
+    def published_posts(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+        """(permalink, digest of the file, categories) of every visible post."""
+        rows = self._conn().execute("SELECT permalink, digest, categories FROM posts WHERE visible=1")
+        for permalink, digest, categories in rows:
+            yield permalink, digest, tuple(json.loads(categories))
 
     def version(self, key: str) -> int:
         """The version of a feed (a category slug, or SITE); 0 for an unknown one."""

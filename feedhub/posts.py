@@ -289,20 +289,31 @@ def remove_stale_temporaries(folder: Path, older_than: float = 3600.0) -> None:
                 leftover.unlink()
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write via a hidden temporary file and a rename: readers see the old file or the new one."""
+def write_atomically(path: Path, data: str | bytes, durable: bool = True) -> None:
+    """Write via a hidden temporary file and a rename: readers see the old file or the new one.
+
+    ``durable`` also waits for the disk, so the file survives a power cut.
+    """
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as output:
-            output.write(text)
-            output.flush()
-            os.fsync(output.fileno())
+        # mkstemp makes the file private; a post or an exported page is for others (Jekyll, nginx) to read.
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "wb") as output:
+            output.write(data.encode() if isinstance(data, str) else data)
+            if durable:
+                output.flush()
+                os.fsync(output.fileno())
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # the rename itself survives a power cut
-    finally:
-        os.close(folder)
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself
+        finally:
+            os.close(folder)

@@ -10,30 +10,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
 
-from flask import Flask, Response, abort, redirect, render_template, request
+from flask import Flask, Response, abort, redirect, request
 from werkzeug.http import http_date, is_resource_modified
 
 from feedhub import __version__
 from feedhub.aggregator.status import StatusBoard
 from feedhub.cache import Representation, ResponseCache
 from feedhub.config import Config
-from feedhub.feeds import FEED_FORMATS, render_feed
-from feedhub.i18n import labels
+from feedhub.feeds import FEED_FORMATS
 from feedhub.index import open_index
-from feedhub.opml import opml_document
+from feedhub.pages import HTML, Pages
 from feedhub.site import Site
 from feedhub.watch import Watcher
 
-HTML = "text/html; charset=utf-8"
-OPML = "text/x-opml; charset=utf-8"
 # Post content is sanitized already; this is the second line of defence for the pages.
 _PAGE_POLICY = (
     "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
-_FEED_TITLES = {"atom": "Atom", "rss": "RSS", "json": "JSON Feed"}
 
 
 def create_app(
@@ -57,37 +52,20 @@ def create_app(
 
     app = Flask(__name__)
     app.extensions["feedhub"] = {"watcher": watcher}
+    pages = Pages(site)
     cache = ResponseCache()
-    text = labels(config.language)
+    status_board = StatusBoard(config)
 
     @app.before_request
     def keep_watching() -> None:
         # After a fork (gunicorn --preload) the watching thread is gone; start it again here.
         watcher.start()
 
-    @app.context_processor
-    def template_globals() -> dict[str, object]:
-        return {"site": site, "urls": site.urls, "t": text, "feed_links": _feed_links}
-
-    def _feed_links(slug: str | None, title: str) -> list[dict[str, str]]:
-        return [
-            {
-                "type": content_type.split(";")[0],
-                "title": f"{title} ({_FEED_TITLES[fmt]})",
-                "url": site.urls.feed(slug, fmt),
-            }
-            for fmt, content_type in FEED_FORMATS.items()
-        ]
-
     def send(key: tuple, version: int, build: Callable[[], Representation | None]) -> Response:
         representation = cache.get_or_build(key, version, build)
         if representation is None:
             abort(404)
         return _conditional(representation, config.cache_max_age)
-
-    def html_page(template: str, last_modified: datetime | None, **context: object) -> Representation:
-        body = render_template(template, **context).encode()
-        return Representation(body, HTML, last_modified)
 
     @app.get("/feed.<any(atom, rss, json, xml):fmt>")
     def site_feed(fmt: str) -> Response:
@@ -99,50 +77,23 @@ def create_app(
 
     def feed(slug: str | None, fmt: str) -> Response:
         page = _page_number()
-
-        def build() -> Representation | None:
-            feed_page = site.feed_page(slug, page)
-            if feed_page is None:
-                return None
-            return Representation(
-                render_feed(fmt, site.info, feed_page), FEED_FORMATS[fmt], feed_page.updated
-            )
-
-        return send(("feed", slug, fmt, page), site.version(slug), build)
+        return send(("feed", slug, fmt, page), site.version(slug), lambda: pages.feed(slug, fmt, page))
 
     @app.get("/")
     def home() -> Response:
-        def build() -> Representation:
-            sections = site.home()
-            newest = max((c.newest for c, _ in sections if c.newest), default=None)
-            return html_page("home.html", newest, sections=sections)
-
-        return send(("home",), site.version(None), build)
+        return send(("home",), site.version(None), pages.home)
 
     @app.get("/category/<path:slug>.html")
     def category_page(slug: str) -> Response:
         page = _page_number()
-
-        def build() -> Representation | None:
-            listing = site.listing(slug, page)
-            if listing is None:
-                return None
-            return html_page("category.html", listing.category.newest, listing=listing)
-
-        return send(("category", slug, page), site.version(slug), build)
+        return send(("category", slug, page), site.version(slug), lambda: pages.category(slug, page))
 
     @app.get("/opml")
     def opml() -> Response:
         fmt = request.args.get("format", "atom")
         if fmt not in FEED_FORMATS:
             abort(400, f"format must be one of {', '.join(FEED_FORMATS)}")
-
-        def build() -> Representation:
-            categories = site.categories()
-            updated = site.index.feed_size(None)[1]
-            return Representation(opml_document(site, categories, fmt, updated), OPML, updated)
-
-        return send(("opml", fmt), site.version(None), build)
+        return send(("opml", fmt), site.version(None), lambda: pages.opml(fmt))
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -156,33 +107,21 @@ def create_app(
             "skipped": [{"file": p.path, "reason": p.reason} for p in skipped],
             "warnings": [{"file": p.path, "warning": p.reason} for p in warnings],
         }
-        body = json.dumps(health, ensure_ascii=False, indent=1)
-        return Response(body, content_type="application/json", headers={"Cache-Control": "no-store"})
-
-    status_board = StatusBoard(config)
+        return _uncached_json(health)
 
     @app.get("/status.json")
     def status_json() -> Response:
-        body = json.dumps(status_board.report().as_json(), ensure_ascii=False, indent=1)
-        return Response(body, content_type="application/json", headers={"Cache-Control": "no-store"})
+        return _uncached_json(status_board.report().as_json())
 
     @app.get("/status")
     def status_page() -> Response:
-        page = render_template("status.html", report=status_board.report())
+        page = pages.render("status.html", report=status_board.report())
         return Response(page, content_type=HTML, headers={"Cache-Control": "no-store"})
 
     @app.get("/<path:permalink>")
     def post(permalink: str) -> Response:
         path = "/" + permalink
-
-        def build() -> Representation | None:
-            found = site.post(path)
-            if found is None:
-                return None
-            entry, categories = found
-            return html_page("post.html", entry.updated, entry=entry, categories=categories)
-
-        representation = cache.get_or_build(("post", path), site.version(None), build)
+        representation = cache.get_or_build(("post", path), site.version(None), lambda: pages.post(path))
         if representation is not None:
             return _conditional(representation, config.cache_max_age)
         # Links written for the Jekyll site (`../emnews/`) point at /<category>/.
@@ -194,9 +133,14 @@ def create_app(
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> tuple[str, int]:
-        return render_template("not_found.html"), 404
+        return pages.not_found(), 404
 
     return app
+
+
+def _uncached_json(document: object) -> Response:
+    body = json.dumps(document, ensure_ascii=False, indent=1)
+    return Response(body, content_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 def _page_number() -> int:

@@ -88,6 +88,7 @@ def test_new_entries_become_posts_in_the_seed_format(agg: Aggregation) -> None:
     assert report.result == "new" and report.counts.new == 1
     ((name, post),) = agg.posts().items()
     assert re.fullmatch(r"2021-12-08-[0-9a-f]{10}\.md", name)
+    assert (agg.config.posts_dir / name).stat().st_mode & 0o777 == 0o644  # for Jekyll and others to read
     text = (agg.config.posts_dir / name).read_text("utf-8")
     assert text == (
         "---\n"
