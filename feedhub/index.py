@@ -243,7 +243,14 @@ class Index:
             removed = [path for path in known if path not in found]
             report = self._apply(changed, removed)
             self._publish_due()
+            with self._transaction() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced_at', ?)", (str(time.time()),))
             return report
+
+    def seconds_since_full_sync(self) -> float:
+        """How long ago any process last compared the whole folder with the index."""
+        row = self._conn().execute("SELECT value FROM meta WHERE key='synced_at'").fetchone()
+        return time.time() - float(row[0]) if row else float("inf")
 
     def sync_paths(self, paths: Iterable[str]) -> SyncReport:
         """Re-read files reported changed (by the watcher), whatever their mtime says."""
@@ -267,21 +274,29 @@ class Index:
         return row[0]
 
     def _scan(self) -> Iterator[tuple[str, tuple[int, int]]]:
+        """(relative path, (mtime_ns, size)) of every post file, subfolders included."""
         root = self.settings.posts_dir
         if not root.is_dir():
             # Never read a vanished folder (an unmounted disk, say) as "every post was deleted".
             raise FeedhubError(f"{root}: the posts folder is missing")
-        for folder, dirs, files in os.walk(root, onerror=_raise):
-            dirs[:] = [name for name in dirs if not name.startswith((".", "_", "#"))]
-            relative = Path(folder).relative_to(root)
-            for name in files:
-                if not is_post_file(name):
-                    continue
-                try:
-                    stat = os.stat(os.path.join(folder, name))
-                except FileNotFoundError:
-                    continue
-                yield (relative / name).as_posix(), (stat.st_mtime_ns, stat.st_size)
+        folders = [("", str(root))]
+        while folders:
+            prefix, folder = folders.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as exc:
+                raise FeedhubError(f"{folder}: cannot list the folder: {exc.strerror}") from None
+            for entry in entries:
+                name = entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if not name.startswith((".", "_", "#")):
+                        folders.append((f"{prefix}{name}/", entry.path))
+                elif is_post_file(name):
+                    try:
+                        stat = entry.stat()
+                    except FileNotFoundError:
+                        continue
+                    yield prefix + name, (stat.st_mtime_ns, stat.st_size)
 
     def _apply(self, changed: list[str], removed: list[str]) -> SyncReport:
         report = SyncReport()
@@ -679,10 +694,6 @@ class Index:
 def open_index(config: Config, clock: Callable[[], float] = time.time) -> Index:
     """The index of a configured site, in its data folder."""
     return Index(config.data_dir / INDEX_FILE, IndexSettings.from_config(config), clock)
-
-
-def _raise(error: OSError) -> None:
-    raise FeedhubError(f"{error.filename}: cannot list the folder: {error.strerror}")
 
 
 def _paired_tag(post: Post, position: int) -> str | None:

@@ -69,7 +69,7 @@ class Post:
 def is_post_file(name: str) -> bool:
     """Post files by extension; like Jekyll, skip hidden, special and backup files."""
     return (
-        PurePosixPath(name).suffix.lower() in POST_SUFFIXES
+        os.path.splitext(name)[1].lower() in POST_SUFFIXES  # not PurePosixPath: this runs 100,000 times
         and not name.startswith((".", "_", "#"))
         and not name.endswith("~")
     )

@@ -24,6 +24,8 @@ from feedhub.posts import is_post_file
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 300.0
+RECENT_SYNC_SECONDS = 30.0
+FIRST_PASS_DELAY = 5.0  # after a recent sync, the first full pass waits until the workers serve
 _TICK_MS = 200  # how often the loop wakes without events, to publish scheduled posts
 
 
@@ -37,6 +39,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._last_full_sync = 0.0
+        self._first_pass_after = 0.0  # seconds before the loop's first full pass
         self.last_error: str | None = None  # why the last sync failed, for /healthz
 
     def start(self) -> None:
@@ -55,9 +58,13 @@ class Watcher:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        # Sync before the watching starts, so the app is ready at once; the first pass of
-        # the loop syncs again, which catches what changed before the watch was in place.
-        if self._sync_safely(self.index.sync_all):
+        # Sync before the watching starts, so the app is ready at once, unless another process
+        # (`feedhub serve` before it starts the workers) just did. A full pass of the loop soon
+        # after catches what changed before the watch was in place.
+        if self.index.seconds_since_full_sync() < RECENT_SYNC_SECONDS:
+            self.ready.set()
+            self._first_pass_after = FIRST_PASS_DELAY
+        elif self._sync_safely(self.index.sync_all):
             self.ready.set()
         force_polling = False
         while not self._stop.is_set():
@@ -72,7 +79,7 @@ class Watcher:
                     self._stop.wait(5)
 
     def _watch(self, force_polling: bool) -> None:
-        self._last_full_sync = -self.rescan_seconds
+        self._last_full_sync = time.monotonic() - self.rescan_seconds + self._first_pass_after
         for changes in watchfiles.watch(
             self.posts_dir,
             watch_filter=lambda _change, path: not os.path.basename(path).startswith("."),

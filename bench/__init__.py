@@ -1,0 +1,1 @@
+"""feedhub's benchmark suite: `bash bench/run` (see docs/performance.md)."""
