@@ -15,6 +15,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from werkzeug.http import http_date
+
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -24,15 +26,14 @@ class Representation:
     content_type: str
     last_modified: datetime | None
     etag: str = field(init=False)  # strong, from the body, quoted
+    gzip_etag: str = field(init=False)  # another encoding is another representation: its own tag
+    http_date: str | None = field(init=False)  # last_modified as Last-Modified says it
     _gzipped: bytes | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.etag = f'"{hashlib.blake2b(self.body, digest_size=16).hexdigest()}"'
-
-    @property
-    def gzip_etag(self) -> str:
-        # A different encoding is a different representation, so it gets its own strong tag.
-        return self.etag[:-1] + '-gz"'
+        digest = hashlib.blake2b(self.body, digest_size=16).hexdigest()
+        self.etag, self.gzip_etag = f'"{digest}"', f'"{digest}-gz"'
+        self.http_date = http_date(self.last_modified) if self.last_modified else None
 
     def gzipped(self) -> bytes:
         if self._gzipped is None:
@@ -55,18 +56,18 @@ class ResponseCache:
         self, key: Hashable, version: int, build: Callable[[], Representation | None]
     ) -> Representation | None:
         """The cached representation for this version, else build (once, not per thread) and keep it."""
-        found = self._get(key, version)
+        found = self.get(key, version)
         if found is not None:
             return found
         with self._build_lock:
-            found = self._get(key, version)
+            found = self.get(key, version)
             if found is None:
                 found = build()
                 if found is not None:
                     self._put(key, version, found)
         return found
 
-    def _get(self, key: Hashable, version: int) -> Representation | None:
+    def get(self, key: Hashable, version: int) -> Representation | None:
         with self._lock:
             held = self._entries.get(key)
             if held is None or held[0] != version:

@@ -135,8 +135,8 @@ class Exporter:
             self.report.unchanged += 1  # rebuilt, but the same bytes: leave the file (and its mtime) alone
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(target, representation.body, durable=False)
-            write_atomically(target.with_name(target.name + ".gz"), representation.gzipped(), durable=False)
+            write_atomically(target, representation.body, fsync=False)
+            write_atomically(target.with_name(target.name + ".gz"), representation.gzipped(), fsync=False)
             self.report.written += 1
         self._new[path] = {"key": key, "digest": digest}
 

@@ -272,7 +272,7 @@ def _yaml_string(value: str) -> str:
     """Plain when YAML reads it back unchanged (like the seeds' tags), else double-quoted."""
     if value and "\n" not in value and value == value.strip():
         try:
-            if yaml.safe_load(f"k: {value}") == {"k": value}:
+            if yaml.load(f"k: {value}", Loader=yaml.CSafeLoader) == {"k": value}:
                 return value
         except yaml.YAMLError:
             pass
@@ -289,10 +289,11 @@ def remove_stale_temporaries(folder: Path, older_than: float = 3600.0) -> None:
                 leftover.unlink()
 
 
-def write_atomically(path: Path, data: str | bytes, durable: bool = True) -> None:
+def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> None:
     """Write via a hidden temporary file and a rename: readers see the old file or the new one.
 
-    ``durable`` also waits for the disk, so the file survives a power cut.
+    ``fsync`` waits for the file's bytes to reach the disk; the rename reaches it with
+    ``fsync_folder`` (once for many files).
     """
     descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -304,16 +305,19 @@ def write_atomically(path: Path, data: str | bytes, durable: bool = True) -> Non
         os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "wb") as output:
             output.write(data.encode() if isinstance(data, str) else data)
-            if durable:
+            if fsync:
                 output.flush()
                 os.fsync(output.fileno())
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
-    if durable:
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)  # the rename itself
-        finally:
-            os.close(folder)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the renames done in a folder survive a power cut."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

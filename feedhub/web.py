@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 
 from flask import Flask, Response, abort, redirect, request
-from werkzeug.http import http_date, is_resource_modified
 
 from feedhub import __version__
 from feedhub.aggregator.status import StatusBoard
@@ -21,14 +20,9 @@ from feedhub.config import Config
 from feedhub.feeds import FEED_FORMATS
 from feedhub.index import open_index
 from feedhub.pages import HTML, Pages
+from feedhub.responses import FastPath, respond
 from feedhub.site import Site
 from feedhub.watch import Watcher
-
-# Post content is sanitized already; this is the second line of defence for the pages.
-_PAGE_POLICY = (
-    "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
-)
 
 
 def create_app(
@@ -55,17 +49,24 @@ def create_app(
     pages = Pages(site)
     cache = ResponseCache()
     status_board = StatusBoard(config)
+    fast = FastPath(app.wsgi_app, cache, site.version, config.cache_max_age)
+    app.wsgi_app = fast  # type: ignore[method-assign]
 
     @app.before_request
     def keep_watching() -> None:
         # After a fork (gunicorn --preload) the watching thread is gone; start it again here.
         watcher.start()
 
-    def send(key: tuple, version: int, build: Callable[[], Representation | None]) -> Response:
-        representation = cache.get_or_build(key, version, build)
+    def cached(key: tuple, slug: str | None, build: Callable[[], Representation | None]) -> Response | None:
+        """The document built for this version of `slug`'s posts (None: the site's), conditionally."""
+        representation = cache.get_or_build(key, site.version(slug), build)
         if representation is None:
-            abort(404)
+            return None
+        fast.remember(request.environ, key, slug)  # next time, FastPath answers this URL
         return _conditional(representation, config.cache_max_age)
+
+    def send(key: tuple, slug: str | None, build: Callable[[], Representation | None]) -> Response:
+        return cached(key, slug, build) or abort(404)
 
     @app.get("/feed.<any(atom, rss, json, xml):fmt>")
     def site_feed(fmt: str) -> Response:
@@ -77,23 +78,23 @@ def create_app(
 
     def feed(slug: str | None, fmt: str) -> Response:
         page = _page_number()
-        return send(("feed", slug, fmt, page), site.version(slug), lambda: pages.feed(slug, fmt, page))
+        return send(("feed", slug, fmt, page), slug, lambda: pages.feed(slug, fmt, page))
 
     @app.get("/")
     def home() -> Response:
-        return send(("home",), site.version(None), pages.home)
+        return send(("home",), None, pages.home)
 
     @app.get("/category/<path:slug>.html")
     def category_page(slug: str) -> Response:
         page = _page_number()
-        return send(("category", slug, page), site.version(slug), lambda: pages.category(slug, page))
+        return send(("category", slug, page), slug, lambda: pages.category(slug, page))
 
     @app.get("/opml")
     def opml() -> Response:
         fmt = request.args.get("format", "atom")
         if fmt not in FEED_FORMATS:
             abort(400, f"format must be one of {', '.join(FEED_FORMATS)}")
-        return send(("opml", fmt), site.version(None), lambda: pages.opml(fmt))
+        return send(("opml", fmt), None, lambda: pages.opml(fmt))
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -121,9 +122,9 @@ def create_app(
     @app.get("/<path:permalink>")
     def post(permalink: str) -> Response:
         path = "/" + permalink
-        representation = cache.get_or_build(("post", path), site.version(None), lambda: pages.post(path))
-        if representation is not None:
-            return _conditional(representation, config.cache_max_age)
+        response = cached(("post", path), None, lambda: pages.post(path))
+        if response is not None:
+            return response
         # Links written for the Jekyll site (`../emnews/`) point at /<category>/.
         name = permalink.removesuffix("/")
         slug = site.find_category(name) if permalink.endswith("/") and "/" not in name else None
@@ -152,21 +153,5 @@ def _page_number() -> int:
 
 def _conditional(representation: Representation, max_age: int) -> Response:
     """200 with the (gzipped, when accepted) body, or 304 when the client's copy is current."""
-    gzipped = request.accept_encodings["gzip"] > 0
-    etag = representation.gzip_etag if gzipped else representation.etag
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={max_age}",
-        "Vary": "Accept-Encoding",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if representation.content_type == HTML:
-        headers["Content-Security-Policy"] = _PAGE_POLICY
-    if representation.last_modified is not None:
-        headers["Last-Modified"] = http_date(representation.last_modified)
-    if not is_resource_modified(request.environ, etag=etag, last_modified=representation.last_modified):
-        return Response(status=304, headers=headers)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    body = representation.gzipped() if gzipped else representation.body
-    return Response(body, content_type=representation.content_type, headers=headers)
+    status, headers, body = respond(representation, request.environ, max_age)
+    return Response(body, status=status, headers=headers)

@@ -228,34 +228,33 @@ def test_a_crash_between_writes_leaves_no_partial_file_and_no_duplicate(
     )
     agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
 
-    # 1. the process dies after the rename, before the entry is recorded
     def die(*_args: object, **_kwargs: object) -> None:
         raise SystemExit("killed")
 
+    # 1. the process dies after the files are written, before the entries are recorded
     monkeypatch.setattr(StateStore, "remember", die)
     with pytest.raises(SystemExit):
         agg.poll()
     monkeypatch.undo()
-    assert agg.titles() == ["A"]  # written whole (the oldest goes first)
-
-    # 2. the process dies in the middle of writing the next file
-    real_replace = os.replace
-
-    def die_before_rename(source: str, target: object) -> None:
-        raise SystemExit("killed")
-
+    assert agg.titles() == ["A", "B"]  # written whole
     agg.restart()
-    monkeypatch.setattr(os, "replace", die_before_rename)
+    assert agg.poll().counts.new == 0  # found again through the posts' front matter
+    assert agg.titles() == ["A", "B"]
+
+    # 2. the process dies in the middle of writing a file
+    agg.upstream.feed(
+        "/feed", rss(item("C", guid="c", date="Fri, 10 Dec 2021 10:00:00 +0800"), item("A", guid="a"))
+    )
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", die)
     with pytest.raises(SystemExit):
         agg.poll()
     monkeypatch.setattr(os, "replace", real_replace)
-    assert agg.titles() == ["A"]
-    assert list(agg.config.posts_dir.glob(".*")) == []  # no temporary file left behind
-
-    agg.restart()
-    report = agg.poll()
-    assert report.counts.new == 1
     assert agg.titles() == ["A", "B"]
+    assert list(agg.config.posts_dir.glob(".*")) == []  # no temporary file left behind
+    agg.restart()
+    assert agg.poll().counts.new == 1
+    assert agg.titles() == ["A", "B", "C"]
 
 
 @pytest.mark.parametrize("series", ["news-xinhua", "gov-cn-china-government-portal"])

@@ -13,16 +13,16 @@ import html
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, identities
 from feedhub.aggregator.sources import Source
-from feedhub.aggregator.state import StateStore
+from feedhub.aggregator.state import SeenEntry, StateStore
 from feedhub.config import Config
 from feedhub.i18n import labels
 from feedhub.index import Index
-from feedhub.posts import format_post, read_post_file, write_atomically
+from feedhub.posts import format_post, fsync_folder, read_post_file, write_atomically
 from feedhub.urls import SiteUrls
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,14 @@ class MergeCounts:
     unchanged: int = 0
     filtered: int = 0  # left out by the source's include/exclude
     held_back: int = 0  # older than a new source's backfill: remembered, never merged
+
+
+@dataclass
+class _Batch:
+    """What one merge wrote and saw: recorded together, once the files are safely on disk."""
+
+    written: list[str] = field(default_factory=list)
+    seen: list[SeenEntry] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,17 +75,17 @@ class Merger:
         # Newest first (feeds list them in any order); the cap keeps the newest.
         candidates.sort(key=lambda candidate: candidate.date, reverse=True)
         counts = MergeCounts()
+        batch = _Batch()
         new: list[_Candidate] = []
-        written: list[str] = []
         handled: set[str] = set()
         for candidate in candidates[: source.max_entries]:
             if candidate.identity in handled:
                 continue  # the same item twice in one feed (same title and content, no id or link)
             handled.add(candidate.identity)
-            if not source.accepts(candidate.entry.text):
+            if source.filters and not source.accepts(candidate.entry.text):
                 counts.filtered += 1
                 continue
-            outcome = self._merge_known(source, feed, candidate, written)
+            outcome = self._merge_known(source, feed, candidate, batch)
             if outcome == "updated":
                 counts.updated += 1
             elif outcome == "unchanged":
@@ -87,13 +95,16 @@ class Merger:
         if first_poll:
             new, held_back = self._first_poll(source, new)
             for candidate in held_back:
-                self._remember(source, candidate, None, now)  # seen, and never merged
+                batch.seen.append(self._record(source, candidate, None, now))  # seen, and never merged
             counts.held_back = len(held_back)
         for candidate in reversed(new):  # oldest first, so the files appear in order
-            written.append(self._write_new(source, feed, candidate, now))
+            self._write_new(source, feed, candidate, now, batch)
             counts.new += 1
-        if written:
-            self.index.sync_paths(written)  # published now, not when a watcher gets to it
+        if batch.written:
+            fsync_folder(self.config.posts_dir)  # the files are on disk before they count as merged
+        self.state.remember(batch.seen)
+        if batch.written:
+            self.index.sync_paths(batch.written)  # published now, not when a watcher gets to it
         return counts
 
     def _first_poll(self, source: Source, new: list[_Candidate]) -> tuple[list[_Candidate], list[_Candidate]]:
@@ -114,7 +125,7 @@ class Merger:
         return merged, held_back
 
     def _merge_known(
-        self, source: Source, feed: ParsedFeed, candidate: _Candidate, written: list[str]
+        self, source: Source, feed: ParsedFeed, candidate: _Candidate, batch: _Batch
     ) -> str | None:
         """'updated' or 'unchanged' for an entry merged before (its post rewritten if it
         changed); None for a new one."""
@@ -125,51 +136,53 @@ class Merger:
             path = self.index.find_source_post(source.id, candidate.identity, entry.link, entry.title)
             if path is None:
                 return None
-            self._remember(source, candidate, path, self.clock())
+            batch.seen.append(self._record(source, candidate, path, self.clock()))
             return "unchanged"
         if seen.digest == entry.digest or seen.path is None:
             if seen.identity != candidate.identity:  # the same entry under a new id
-                self._remember(source, candidate, seen.path, seen.first_seen, seen.identity, seen.digest)
+                record = self._record(source, candidate, seen.path, seen.first_seen, seen.identity)
+                batch.seen.append(record._replace(digest=seen.digest))
             return "unchanged"
         post_file = read_post_file(self.config.posts_dir, seen.path, self.config.timezone)
         if post_file is None or post_file.post is None:
             # Deleted (or broken) by an operator: their decision stands; only remember the content.
-            self._remember(source, candidate, seen.path, seen.first_seen, seen.identity)
+            batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
             return "unchanged"
         updated = entry.updated if entry.updated and entry.updated > post_file.post.date else None
         text = self._post_text(source, feed, candidate, post_file.post.date, updated or self._now())
         write_atomically(self.config.posts_dir / seen.path, text)
-        self._remember(source, candidate, seen.path, seen.first_seen, seen.identity)
-        written.append(seen.path)
+        batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
+        batch.written.append(seen.path)
         log.debug("source %s: updated %s (%s)", source.id, seen.path, entry.title)
         return "updated"
 
-    def _write_new(self, source: Source, feed: ParsedFeed, candidate: _Candidate, now: float) -> str:
+    def _write_new(
+        self, source: Source, feed: ParsedFeed, candidate: _Candidate, now: float, batch: _Batch
+    ) -> None:
         date = candidate.date.astimezone(self.config.timezone)
         short = hashlib.sha1(f"{source.id}\x00{candidate.identity}".encode()).hexdigest()[:10]
         path = f"{date:%Y-%m-%d}-{short}.md"
         write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
-        self._remember(source, candidate, path, now)
+        batch.written.append(path)
+        batch.seen.append(self._record(source, candidate, path, now))
         log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
-        return path
 
-    def _remember(
-        self,
+    @staticmethod
+    def _record(
         source: Source,
         candidate: _Candidate,
         path: str | None,
         first_seen: float,
         old_identity: str | None = None,
-        digest: str | None = None,
-    ) -> None:
+    ) -> SeenEntry:
         entry = candidate.entry
-        self.state.remember(
+        return SeenEntry(
             source.id,
             candidate.identity,
             entry.link,
             entry.title,
             path,
-            digest or entry.digest,
+            entry.digest,
             first_seen,
             old_identity,
         )

@@ -62,6 +62,10 @@ class Source:
     def is_file(self) -> bool:
         return self.url.startswith("file:")
 
+    @property
+    def filters(self) -> bool:
+        return bool(self.include or self.exclude)
+
     def accepts(self, text: str) -> bool:
         """The include/exclude filters, on an entry's title and content text."""
         if self.include and not any(pattern.search(text) for pattern in self.include):

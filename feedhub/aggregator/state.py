@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from feedhub.aggregator.fetch import Validators
 from feedhub.db import Database, run_script
@@ -103,6 +104,17 @@ class Seen:
     path: str | None
     digest: str | None
     first_seen: float
+
+
+class SeenEntry(NamedTuple):
+    source: str
+    identity: str
+    link: str | None
+    title: str
+    path: str | None  # the post made of it; None when it was not merged
+    digest: str | None
+    first_seen: float
+    old_identity: str | None = None  # the identity it was seen under before its id changed
 
 
 @dataclass(frozen=True)
@@ -212,25 +224,20 @@ class StateStore:
             ).fetchone()
         return Seen(*row) if row else None
 
-    def remember(
-        self,
-        source_id: str,
-        identity: str,
-        link: str | None,
-        title: str,
-        path: str | None,
-        digest: str | None,
-        first_seen: float,
-        old_identity: str | None = None,
-    ) -> None:
-        """Record an entry (again: under its new identity when ``old_identity`` differs)."""
+    def remember(self, records: list[SeenEntry]) -> None:
+        """Record entries as seen, in one transaction (under a new identity when the id changed)."""
+        if not records:
+            return
         with self._transaction() as conn:
-            if old_identity and old_identity != identity:
-                conn.execute("DELETE FROM seen WHERE source=? AND identity=?", (source_id, old_identity))
-            conn.execute(
+            for record in records:
+                if record.old_identity and record.old_identity != record.identity:
+                    conn.execute(
+                        "DELETE FROM seen WHERE source=? AND identity=?", (record.source, record.old_identity)
+                    )
+            conn.executemany(
                 "INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, identity) DO UPDATE SET "
                 "link=excluded.link, title=excluded.title, path=excluded.path, digest=excluded.digest",
-                (source_id, identity, link, title, path, digest, first_seen),
+                [record[:7] for record in records],
             )
 
 

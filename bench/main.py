@@ -1,0 +1,594 @@
+"""Run the benchmark suite, print one table, and write it to docs/performance.md.
+
+Every figure that depends on the machine is shown with a baseline measured in the
+same run (a bare Flask app, nginx, Jekyll, feedparser alone, or a fixed CPU job),
+and the ratio between the two; the targets are those of the performance issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+import requests
+
+from bench import jekyll
+from bench.corpus import category_count, new_post, write_store
+from bench.measure import (
+    REPO,
+    bare_app,
+    calibrate,
+    feedhub_serve,
+    get,
+    peak_rss_mb,
+    timed_run,
+    wait_until,
+    wrk,
+)
+from bench.upstream import start_nginx, stop, write_feeds, write_sources
+from feedhub import __version__
+from feedhub.config import load_config
+from feedhub.index import open_index
+from feedhub.pages import Pages
+from feedhub.site import Site
+
+
+@dataclass
+class Row:
+    metric: str
+    size: str
+    value: float | None
+    unit: str
+    baseline_name: str
+    baseline: float | None
+    target: str = ""
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> str:
+        if self.value is None or not self.baseline:
+            return "—"
+        return f"{self.value / self.baseline:.2f}×"
+
+
+def label(size: int) -> str:
+    return f"{size // 1000}k" if size >= 1000 else str(size)
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "skipped"
+    if unit in ("req/s",):
+        return f"{value:,.0f} {unit}"
+    if unit in ("s", "ms", "MB"):
+        return f"{value:,.3g} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    return f"{value:,.3g} {unit}"
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work: Path = args.workdir
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.logs = self.work / "logs"
+        self.logs.mkdir(exist_ok=True)
+        self.rows: list[Row] = []
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(
+            f"  {row.metric} [{row.size}]: {fmt(row.value, row.unit)} vs {row.baseline_name} "
+            f"{fmt(row.baseline, row.unit)} ({row.ratio})",
+            flush=True,
+        )
+
+    # ---- stores -----------------------------------------------------------------------
+
+    def store(self, size: int) -> Path:
+        folder = self.work / f"store-{label(size)}"
+        marker = folder / ".complete"
+        if not marker.exists():
+            print(f"writing a store of {size:,} posts", flush=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            write_store(folder, size)
+            marker.write_text(str(size))
+        for leftover in (folder / "_posts").glob("*-bench-*.md"):
+            leftover.unlink()
+        (folder / "feedhub.yaml").write_text(
+            "title: bench\nbase_url: https://bench.example\nlanguage: zh-CN\n"
+            "posts_dir: _posts\ndata_dir: data\nsources: sources.yaml\n",
+            "utf-8",
+        )
+        (folder / "sources.yaml").write_text("sources: []\n", "utf-8")
+        return folder
+
+    def categories(self, store: Path) -> list[tuple[str, int]]:
+        """(slug, posts) of the store's categories, most posts first."""
+        index = open_index(load_config(store / "feedhub.yaml"))
+        index.sync_all()
+        return sorted(((c.slug, c.count) for c in index.categories()), key=lambda item: -item[1])
+
+    # ---- measurements -----------------------------------------------------------------
+
+    def publish_latency(self, size: int, store: Path, slug: str) -> float:
+        server, _ = feedhub_serve(store / "feedhub.yaml", self.logs / f"publish-{label(size)}.log")
+        try:
+            time.sleep(7)  # past the workers' first full pass
+            get(f"{server.url}/feeds/{slug}.atom")
+            timings = []
+            for number in range(5):
+                title = f"基准 {size} {number} {time.time()}"
+                begin = time.monotonic()
+                new_post(store, number, slug, title)
+                seen = wait_until(
+                    lambda t=title: t.encode() in get(f"{server.url}/feeds/{slug}.atom")[2],
+                    timeout=60,
+                    interval=0.005,
+                )
+                timings.append(seen if seen is not None else time.monotonic() - begin)
+            return statistics.median(timings)
+        finally:
+            server.stop()
+            for leftover in (store / "_posts").glob("*-bench-*.md"):
+                leftover.unlink()
+
+    def jekyll_builds(self, size: int, store: Path, slugs: list[str]) -> tuple[float | None, float | None]:
+        site = self.work / f"jekyll-{label(size)}"
+        jekyll.prepare(store, slugs, site)
+        budget = self.args.jekyll_budget
+        fixed = jekyll.build(site, self.logs / f"jekyll-{label(size)}.log", budget, fixed=True)
+        packaged = jekyll.build(site, self.logs / f"jekyll-packaged-{label(size)}.log", budget, fixed=False)
+        shutil.rmtree(site / "_site", ignore_errors=True)
+        return fixed, packaged
+
+    def startup(self, store: Path, slug: str, cold: bool) -> float:
+        if cold:
+            shutil.rmtree(store / "data", ignore_errors=True)
+        name = "cold" if cold else "warm"
+        server, seconds = feedhub_serve(
+            store / "feedhub.yaml", self.logs / f"start-{name}.log", f"/feeds/{slug}.atom"
+        )
+        server.stop()
+        return seconds
+
+    def rebuild_ms(self, store: Path, slug: str) -> float:
+        """A category feed built again after one of its posts changed (in process: no HTTP)."""
+        config = load_config(store / "feedhub.yaml")
+        index = open_index(config)
+        index.sync_all()
+        pages = Pages(Site(config, index))
+        pages.feed(slug, "atom", 1)
+        post = next(e for e in index.entries(slug, 0, 50))
+        path = config.posts_dir / post.path
+        original = path.read_bytes()
+        timings = []
+        try:
+            for number in range(21):
+                path.write_bytes(original + f"\n<!-- edit {number} -->\n".encode())
+                index.sync_paths([post.path])
+                begin = time.perf_counter()
+                pages.feed(slug, "atom", 1)
+                timings.append((time.perf_counter() - begin) * 1000)
+        finally:
+            path.write_bytes(original)
+            index.sync_paths([post.path])
+        return statistics.median(timings)
+
+    def load(self, store: Path, slug: str, size: int) -> None:
+        seconds = self.args.duration
+        server, _ = feedhub_serve(store / "feedhub.yaml", self.logs / "load.log")
+        body_file = self.work / "feed.bin"
+        try:
+            time.sleep(7)
+            url = f"{server.url}/feeds/{slug}.atom"
+            _, headers, body = get(url)
+            body_file.write_bytes(body)
+            wrk(url, 8, 2, repeats=1)  # warm-up
+            ours = {connections: wrk(url, connections, seconds) for connections in (8, 64)}
+            not_modified = wrk(url, 8, seconds, {"If-None-Match": headers["etag"]})
+            worker_rss = max(peak_rss_mb(pid) for pid in server.worker_pids())
+        finally:
+            server.stop()
+        bare, _ = bare_app(body_file, headers["content-type"], self.logs / "bare.log", workers=2, threads=4)
+        try:
+            wrk(f"{bare.url}/feed", 8, 2, repeats=1)
+            theirs = {connections: wrk(f"{bare.url}/feed", connections, seconds) for connections in (8, 64)}
+            small = wrk(f"{bare.url}/small", 8, seconds)
+            bare_rss = max(peak_rss_mb(pid) for pid in bare.worker_pids())
+        finally:
+            bare.stop()
+        kb = len(body) // 1024
+        for connections in (8, 64):
+            ok = ours[connections].requests_per_second >= 0.9 * theirs[connections].requests_per_second
+            self.add(
+                Row(
+                    f"cached {kb} KB feed, {connections} connections",
+                    label(size),
+                    ours[connections].requests_per_second,
+                    "req/s",
+                    "bare Flask app, same bytes",
+                    theirs[connections].requests_per_second,
+                    "≥ 0.9× bare",
+                    ok,
+                )
+            )
+            self.add(
+                Row(
+                    f"  p99 latency, {connections} connections",
+                    label(size),
+                    ours[connections].p99_ms,
+                    "ms",
+                    "bare Flask app",
+                    theirs[connections].p99_ms,
+                )
+            )
+        ok = not_modified.requests_per_second >= 0.9 * small.requests_per_second
+        self.add(
+            Row(
+                "304 revalidation, 8 connections",
+                label(size),
+                not_modified.requests_per_second,
+                "req/s",
+                "bare app's smallest response",
+                small.requests_per_second,
+                "≥ 0.9× bare",
+                ok,
+            )
+        )
+        self.add(
+            Row(
+                "peak RSS per web worker",
+                label(size),
+                worker_rss,
+                "MB",
+                "bare Flask worker",
+                bare_rss,
+                "≤ 150 MB",
+                worker_rss <= 150,
+            )
+        )
+        self.feed_bytes = body
+
+    def export(self, store: Path, slug: str, size: int, jekyll_seconds: float | None) -> None:
+        out = self.work / "export"
+        shutil.rmtree(out, ignore_errors=True)
+        command = [
+            sys.executable,
+            "-m",
+            "feedhub",
+            "build",
+            str(out),
+            "--config",
+            str(store / "feedhub.yaml"),
+        ]
+        first = timed_run(command, self.logs / "export.log")
+        second = timed_run(command, self.logs / "export-again.log")
+        self.add(
+            Row(
+                "feedhub build (static export)",
+                label(size),
+                first[0],
+                "s",
+                "Jekyll + jekyll-feed build",
+                jekyll_seconds,
+            )
+        )
+        self.add(Row("  again, nothing changed", label(size), second[0], "s", "the first export", first[0]))
+        plain = self.work / "plain"
+        plain.mkdir(exist_ok=True)
+        (plain / "feed.atom").write_bytes((out / "feeds" / f"{slug}.atom").read_bytes())
+        # the snippet `feedhub build` wrote (it sets the root itself)
+        snippet = f"include {out}/.feedhub/nginx.conf;"
+        exported, exported_url = start_nginx(
+            None, self.work / "nginx-export", snippet, probe=f"/feeds/{slug}.atom"
+        )
+        try:
+            ours = wrk(f"{exported_url}/feeds/{slug}.atom", 64, self.args.duration)
+        finally:
+            stop(exported)
+        bare, bare_url = start_nginx(plain, self.work / "nginx-plain", probe="/feed.atom")
+        try:
+            theirs = wrk(f"{bare_url}/feed.atom", 64, self.args.duration)
+        finally:
+            stop(bare)
+        self.add(
+            Row(
+                "nginx on the exported feed, 64 connections",
+                label(size),
+                ours.requests_per_second,
+                "req/s",
+                "nginx on a plain file",
+                theirs.requests_per_second,
+            )
+        )
+
+    def ingest(self, store: Path, size: int) -> None:
+        feeds, entries = self.args.feeds, self.args.entries
+        upstream = self.work / f"upstream-{feeds}x{entries}"
+        if not (upstream / ".complete").exists():
+            print(f"writing {feeds} upstream feeds of {entries} entries", flush=True)
+            write_feeds(upstream, feeds, entries)
+            (upstream / ".complete").write_text("1")
+        target = self.work / "ingest-store"
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir()
+        # the big store's posts (hard links: instant; new posts are new files) and a copy of its index
+        subprocess.run(["cp", "-al", str(store / "_posts"), str(target / "_posts")], check=True)
+        shutil.copytree(store / "data", target / "data")
+        shutil.copy(store / "feedhub.yaml", target / "feedhub.yaml")
+        nginx, base = start_nginx(upstream, self.work / "nginx-upstream", probe="/feed0000.xml")
+        try:
+            write_sources(target / "sources.yaml", base, feeds, entries)
+            config = target / "feedhub.yaml"
+            command = [
+                sys.executable,
+                "-m",
+                "feedhub",
+                "poll",
+                "--once",
+                "--config",
+                str(config),
+                "--log-level",
+                "ERROR",
+            ]
+            first = timed_run(command, self.logs / "ingest-first.log")
+            merged = int(re.findall(r"(\d+) new posts", (self.logs / "ingest-first.log").read_text())[-1])
+            second = timed_run(command, self.logs / "ingest-second.log")
+            fetch_first, fetch_second = bare_fetch_cycles(base, feeds)
+        finally:
+            stop(nginx)
+        parse_cpu = feedparser_cpu_per_entry(upstream, feeds * entries)
+        cpu_per_entry = first[1] / max(merged, 1) * 1000
+        self.add(
+            Row(
+                f"ingest CPU per new entry ({merged:,} entries)",
+                label(size),
+                cpu_per_entry,
+                "ms",
+                "feedparser alone",
+                parse_cpu,
+                "≤ 2 ms",
+                cpu_per_entry <= 2,
+            )
+        )
+        self.add(
+            Row(
+                f"poll cycle, {feeds} feeds, first",
+                label(size),
+                first[0],
+                "s",
+                "plain parallel download",
+                fetch_first,
+                "≤ 120 s",
+                first[0] <= 120,
+            )
+        )
+        self.add(
+            Row(
+                f"poll cycle, {feeds} feeds, all 304",
+                label(size),
+                second[0],
+                "s",
+                "plain conditional download",
+                fetch_second,
+                "≤ 10 s",
+                second[0] <= 10,
+            )
+        )
+        self.add(Row("peak RSS of the poller", label(size), first[2], "MB", "—", None))
+        shutil.rmtree(target, ignore_errors=True)
+
+    # ---- the run ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        args = self.args
+        unit = calibrate()
+        print(f"CPU calibration: {unit * 1000:.1f} ms", flush=True)
+        stores: dict[int, tuple[Path, list[tuple[str, int]]]] = {}
+        jekyll_seconds: dict[int, float | None] = {}
+        for size in args.sizes:
+            store = self.store(size)
+            categories = self.categories(store)
+            stores[size] = (store, categories)
+            slug = categories[len(categories) // 4][0]  # a mid-sized category
+            latency = self.publish_latency(size, store, slug)
+            fixed = packaged = None
+            if args.jekyll and jekyll.available():
+                fixed, packaged = self.jekyll_builds(size, store, [c for c, _ in categories])
+            jekyll_seconds[size] = fixed
+            target = "≤ 2 s" if size >= 100_000 else ""
+            self.add(
+                Row(
+                    "publish latency (new post → its feed)",
+                    label(size),
+                    latency,
+                    "s",
+                    "Jekyll 4.3.2 full rebuild",
+                    fixed,
+                    target,
+                    latency <= 2 if target else None,
+                )
+            )
+            if args.jekyll:
+                self.add(
+                    Row(
+                        "  Jekyll 4.3.1 as Debian packages it",
+                        label(size),
+                        packaged,
+                        "s",
+                        "Jekyll 4.3.2",
+                        fixed,
+                    )
+                )
+        size = max(args.sizes)
+        store, categories = stores[size]
+        slug = categories[0][0]  # the biggest category: a full page of entries
+        bare_start = self.bare_start()
+        warm = self.startup(store, slug, cold=False)
+        self.add(
+            Row(
+                "start-up to the first feed, warm index",
+                label(size),
+                warm,
+                "s",
+                "bare Flask app start-up",
+                bare_start,
+                "≤ 2 s" if size >= 100_000 else "",
+                warm <= 2,
+            )
+        )
+        cold = self.startup(store, slug, cold=True)
+        self.add(
+            Row(
+                "start-up to the first feed, cold index",
+                label(size),
+                cold,
+                "s",
+                "bare Flask app start-up",
+                bare_start,
+            )
+        )
+        rebuild = self.rebuild_ms(store, slug)
+        self.add(
+            Row(
+                "one category feed rebuilt after a post changed",
+                label(size),
+                rebuild,
+                "ms",
+                "CPU calibration job",
+                unit * 1000,
+                "≤ 10 ms",
+                rebuild <= 10,
+            )
+        )
+        self.load(store, slug, size)
+        self.export(store, slug, size, jekyll_seconds.get(size))
+        if not args.skip_ingest:
+            self.ingest(store, size)
+        self.report(unit)
+
+    def bare_start(self) -> float:
+        body = self.work / "start.bin"
+        body.write_bytes(b"x")
+        server, seconds = bare_app(body, "text/plain", self.logs / "bare-start.log", workers=2, threads=4)
+        server.stop()
+        return seconds
+
+    def report(self, unit: float) -> None:
+        table = render_table(self.rows)
+        print("\n" + table)
+        if self.args.output:
+            write_report(self.args, table, unit)
+            (self.work / "results.json").write_text(json.dumps([row.__dict__ for row in self.rows], indent=1))
+
+
+def bare_fetch_cycles(base: str, feeds: int) -> tuple[float, float]:
+    """Downloading every feed, then asking again with their ETags: the network part alone."""
+    urls = [f"{base}/feed{feed:04d}.xml" for feed in range(feeds)]
+    session = requests.Session()
+
+    def fetch(url: str, etag: str | None = None) -> str:
+        headers = {"If-None-Match": etag} if etag else {}
+        response = session.get(url, headers=headers, timeout=30)
+        return response.headers.get("etag", "")
+
+    begin = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        etags = list(pool.map(fetch, urls))
+    first = time.monotonic() - begin
+    begin = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(fetch, urls, etags))
+    return first, time.monotonic() - begin
+
+
+def feedparser_cpu_per_entry(folder: Path, entries: int) -> float:
+    begin = time.process_time()
+    for path in sorted(folder.glob("feed*.xml")):
+        feedparser.parse(path.read_bytes(), sanitize_html=False)
+    return (time.process_time() - begin) / entries * 1000
+
+
+def render_table(rows: list[Row]) -> str:
+    header = "| metric | posts | feedhub | baseline | baseline value | ratio | target | met |"
+    lines = [header, "| --- | --- | ---: | --- | ---: | ---: | --- | --- |"]
+    for row in rows:
+        met = "" if row.met is None else ("yes" if row.met else "**no**")
+        lines.append(
+            f"| {row.metric} | {row.size} | {fmt(row.value, row.unit)} | {row.baseline_name} | "
+            f"{fmt(row.baseline, row.unit) if row.baseline is not None else '—'} | {row.ratio} | "
+            f"{row.target} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def write_report(args: argparse.Namespace, table: str, unit: float) -> None:
+    cpu = re.search(r"Model name:\s+(.+)", subprocess.run(["lscpu"], capture_output=True, text=True).stdout)
+    memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    command = "bash bench/run " + " ".join(sys.argv[1:])
+    machine = (
+        f"{cpu.group(1).strip() if cpu else platform.processor()}, {os.cpu_count()} cores, "
+        f"{int(memory.group(1)) // 1024 // 1024} GiB; {platform.platform()}; "
+        f"Python {platform.python_version()}"
+    )
+    results = (
+        f"## Results\n\nRun on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command.strip()}` "
+        f"(feedhub {__version__}, commit {commit.stdout.strip()}).\n\n"
+        f"Machine: {machine}. CPU calibration job: {unit * 1000:.1f} ms.\n\n{table}\n"
+    )
+    path = args.output
+    text = path.read_text("utf-8") if path.exists() else "# Performance\n\n<!-- results -->\n"
+    start, end = "<!-- results -->", "<!-- /results -->"
+    if start in text:
+        before = text.split(start)[0]
+        after = text.split(end)[1] if end in text else ""
+        text = f"{before}{start}\n{results}{end}{after}"
+    path.write_text(text, "utf-8")
+    print(f"written to {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="store sizes (posts), comma-separated")
+    parser.add_argument(
+        "--duration", type=int, default=4, help="seconds of each wrk run (the median of 5 counts)"
+    )
+    parser.add_argument("--jekyll", action="store_true", help="also time Jekyll + jekyll-feed (installs it)")
+    parser.add_argument(
+        "--jekyll-budget", type=float, default=900, help="seconds before a Jekyll build is skipped"
+    )
+    parser.add_argument("--feeds", type=int, default=1000, help="upstream feeds for the ingest cycle")
+    parser.add_argument("--entries", type=int, default=50, help="entries per upstream feed")
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/feedhub-bench"))
+    parser.add_argument(
+        "--output", type=Path, default=REPO / "docs" / "performance.md", help="'' to not write it"
+    )
+    args = parser.parse_args(argv)
+    args.sizes = sorted(int(size) for size in args.sizes.split(","))
+    if str(args.output) in ("", "."):
+        args.output = None
+    print(
+        f"stores: {', '.join(f'{s:,} posts / {category_count(s):,} categories' for s in args.sizes)}",
+        flush=True,
+    )
+    Bench(args).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""HTTP answers for built documents: conditional GET, gzip, HEAD, caching headers.
+
+``respond`` decides the answer for a request; the Flask routes and ``FastPath`` both
+use it, so a response is the same whichever of them sends it. ``FastPath`` is WSGI
+middleware that answers a repeated request for a document already built straight
+from the cache, without routing it through Flask: feed readers poll the same URLs
+over and over, and that path must cost little more than sending the bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from datetime import datetime
+
+from werkzeug.http import parse_date, parse_etags
+
+from feedhub.cache import Representation, ResponseCache
+from feedhub.pages import HTML
+
+# Post content is sanitized already; this is the second line of defence for the pages.
+PAGE_POLICY = (
+    "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+_REMEMBERED_URLS = 50_000
+
+Headers = list[tuple[str, str]]
+
+
+def respond(representation: Representation, environ: dict, max_age: int) -> tuple[str, Headers, bytes]:
+    """(status line, headers, body) for a GET or HEAD of this representation."""
+    gzipped = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+    etag = representation.gzip_etag if gzipped else representation.etag
+    headers = [
+        ("ETag", etag),
+        ("Cache-Control", f"public, max-age={max_age}"),
+        ("Vary", "Accept-Encoding"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
+    if representation.content_type == HTML:
+        headers.append(("Content-Security-Policy", PAGE_POLICY))
+    if representation.last_modified is not None:
+        headers.append(("Last-Modified", representation.http_date))
+    if not_modified(environ, etag, representation.last_modified):
+        return "304 Not Modified", headers, b""
+    body = representation.gzipped() if gzipped else representation.body
+    headers.append(("Content-Type", representation.content_type))
+    headers.append(("Content-Length", str(len(body))))
+    if gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+    return "200 OK", headers, b"" if environ.get("REQUEST_METHOD") == "HEAD" else body
+
+
+def accepts_gzip(header: str) -> bool:
+    if "gzip" not in header and "*" not in header:
+        return False
+    for part in header.split(","):
+        name, _, params = part.partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            quality = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            try:
+                return float(quality) > 0
+            except ValueError:
+                return False
+    return False
+
+
+def not_modified(environ: dict, etag: str, last_modified: datetime | None) -> bool:
+    """RFC 9110: If-None-Match (weak comparison) decides when present, else If-Modified-Since."""
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        if if_none_match == etag:  # what readers send: the tag they were given
+            return True
+        return parse_etags(if_none_match).contains_weak(etag.strip('"'))
+    since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if since and last_modified is not None:
+        when = parse_date(since)
+        return when is not None and last_modified.replace(microsecond=0) <= when
+    return False
+
+
+class FastPath:
+    """WSGI middleware: a GET or HEAD of a URL whose document is built and current skips Flask."""
+
+    def __init__(
+        self,
+        app: Callable,
+        cache: ResponseCache,
+        version: Callable[[str | None], int],
+        max_age: int,
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.version = version
+        self.max_age = max_age
+        self._urls: OrderedDict[tuple[str, str], tuple[Hashable, str | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, environ: dict, key: Hashable, version_key: str | None) -> None:
+        """The Flask route that built ``key`` for this URL says so; canonical URLs only."""
+        query = environ.get("QUERY_STRING", "")
+        if query and not _is_canonical(query):
+            return  # `?utm_source=…` and the like would fill the table
+        with self._lock:
+            self._urls[(environ.get("PATH_INFO", ""), query)] = (key, version_key)
+            while len(self._urls) > _REMEMBERED_URLS:
+                self._urls.popitem(last=False)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            found = self._urls.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+            if found is not None:
+                key, version_key = found
+                representation = self.cache.get(key, self.version(version_key))
+                if representation is not None:
+                    status, headers, body = respond(representation, environ, self.max_age)
+                    start_response(status, headers)
+                    return [body]
+        return self.app(environ, start_response)
+
+
+def _is_canonical(query: str) -> bool:
+    name, _, value = query.partition("=")
+    return (name == "page" and value.isdigit() and value[:1] != "0") or (name == "format" and value.isalpha())
