@@ -277,3 +277,39 @@ def test_scheduled_posts_go_live_when_their_date_comes(site: SiteFolder, serve) 
         "now",
     ]
     assert server.get("/c/2026/11/22/later.html").status == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Accept-Encoding": "gzip"},
+        {"If-None-Match": "ETAG"},
+        {"If-Modified-Since": "Wed, 08 Dec 2021 03:00:00 GMT"},
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_the_fast_path_answers_as_flask_does(server: Server, headers: dict[str, str], method: str) -> None:
+    """The first request is routed through Flask; repeats are answered from the cache directly."""
+    for path in (
+        "/feeds/emnews.atom",
+        "/feed.json?page=2",
+        "/category/emnews.html",
+        "/emnews/2021/12/08/post0.html",
+    ):
+        etag = server.get(path).headers["etag"]
+        wanted = {name: value.replace("ETAG", etag) for name, value in headers.items()}
+        answers = [server.get(path, wanted, method=method) for _ in range(3)]
+        for answer in answers[1:]:
+            assert answer.status == answers[0].status, path
+            assert answer.body == answers[0].body, path
+            drop = {"date", "server", "connection"}
+            assert {k: v for k, v in answer.headers.items() if k not in drop} == {
+                k: v for k, v in answers[0].headers.items() if k not in drop
+            }, path
+
+
+def test_other_query_strings_still_work(server: Server) -> None:
+    plain = server.get("/feeds/emnews.atom")
+    tracked = server.get("/feeds/emnews.atom?utm_source=reader")
+    assert tracked.status == 200 and tracked.body == plain.body
