@@ -61,7 +61,8 @@ class Row:
     def ratio(self) -> str:
         if self.value is None or not self.baseline:
             return "—"
-        return f"{self.value / self.baseline:.2f}×"
+        ratio = self.value / self.baseline
+        return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.2g}×"
 
 
 def label(size: int) -> str:

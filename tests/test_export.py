@@ -200,3 +200,11 @@ def test_nginx_serves_the_export_as_feedhub_does(nginx: str, news: SiteFolder, s
     assert request(nginx + "/.feedhub/manifest.json").status == 403
     moved = request(nginx + "/news/")
     assert moved.status == 301 and moved.headers["location"] == f"{BASE_URL}/category/news.html"
+
+
+def test_slugs_cannot_write_outside_the_export(site: SiteFolder, tmp_path: Path) -> None:
+    site.add("2021-12-01-x.md", title="x", categories="../../escaped")
+    out = tmp_path / "deep" / "out"
+    export(site, out)
+    assert not (tmp_path / "escaped.atom").exists() and not (tmp_path / "deep" / "escaped.atom").exists()
+    assert all(path.resolve().is_relative_to(out.resolve()) for path in out.rglob("*"))
