@@ -1,0 +1,49 @@
+"""What the benchmark suite relies on is right (its timings are its own business, not the tests')."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import bench.bare
+from bench.corpus import new_post, write_store
+from bench.upstream import write_feeds
+from feedhub.aggregator.entries import identities, parse_feed
+from feedhub.index import open_index
+from tests.helpers import SiteFolder, corpus_posts
+
+
+@pytest.fixture(autouse=True)
+def corpus() -> None:
+    corpus_posts()  # skips, saying why, without ../shared
+
+
+def test_generated_stores_are_valid_posts(site: SiteFolder) -> None:
+    categories = write_store(site.root, 300)
+    index = open_index(site.config(posts_dir="_posts"))
+    report = index.sync_all()
+    assert report.added == 300 and report.skipped == []
+    assert categories == 200 and 10 < index.counts()["categories"] <= 200
+    new_post(site.root, 1, "cat0001", "基准新文章")
+    index.sync_all()
+    assert index.entries("cat0001", 0, 1)[0].title == "基准新文章"
+
+
+def test_generated_upstream_feeds_parse_with_distinct_entries(tmp_path: Path) -> None:
+    write_feeds(tmp_path, feeds=3, entries=50)
+    for path in sorted(tmp_path.glob("feed*.xml")):
+        feed = parse_feed(path.read_bytes(), {}, path.as_uri(), ZoneInfo("Asia/Shanghai"))
+        assert len(feed.entries) == 50 and len(set(identities(feed.entries))) == 50
+
+
+def test_the_bare_app_serves_the_bytes_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = tmp_path / "feed.bin"
+    body.write_bytes(b"<feed/>" * 100)
+    monkeypatch.setitem(os.environ, "BENCH_BODY", str(body))
+    app = importlib.reload(bench.bare).app.test_client()
+    assert app.get("/feed").data == body.read_bytes()
+    assert app.get("/small").status_code == 200
