@@ -238,9 +238,11 @@ class Index:
                 path: (mtime, size)
                 for path, mtime, size in conn.execute("SELECT path, mtime_ns, size FROM files")
             }
-            found = dict(self._scan())
-            changed = sorted(path for path, stamp in found.items() if known.get(path) != stamp)
-            removed = [path for path in known if path not in found]
+            # One table in memory, not two: what the scan finds is taken out of `known` as it comes,
+            # so what is left there at the end is what was removed.
+            changed = sorted(path for path, stamp in self._scan() if known.pop(path, None) != stamp)
+            removed = list(known)
+            del known
             report = self._apply(changed, removed)
             self._publish_due()
             with self._transaction() as conn:
@@ -283,20 +285,21 @@ class Index:
         while folders:
             prefix, folder = folders.pop()
             try:
-                entries = list(os.scandir(folder))
+                entries = os.scandir(folder)
             except OSError as exc:
                 raise FeedhubError(f"{folder}: cannot list the folder: {exc.strerror}") from None
-            for entry in entries:
-                name = entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if not name.startswith((".", "_", "#")):
-                        folders.append((f"{prefix}{name}/", entry.path))
-                elif is_post_file(name):
-                    try:
-                        stat = entry.stat()
-                    except FileNotFoundError:
-                        continue
-                    yield prefix + name, (stat.st_mtime_ns, stat.st_size)
+            with entries:
+                for entry in entries:
+                    name = entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        if not name.startswith((".", "_", "#")):
+                            folders.append((f"{prefix}{name}/", entry.path))
+                    elif is_post_file(name):
+                        try:
+                            stat = entry.stat()
+                        except FileNotFoundError:
+                            continue
+                        yield prefix + name, (stat.st_mtime_ns, stat.st_size)
 
     def _apply(self, changed: list[str], removed: list[str]) -> SyncReport:
         report = SyncReport()
