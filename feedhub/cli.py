@@ -118,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     build.set_defaults(command=_build)
 
     check = commands.add_parser(
-        "check", parents=[common], help="validate the config and every post; exit 1 if a post is skipped"
+        "check",
+        parents=[common],
+        help="validate the config, sources.yaml and every post; exit 1 if a post is skipped",
     )
     check.add_argument("--log-level", default="ERROR", choices=LOG_LEVELS)
     check.set_defaults(command=_check)
