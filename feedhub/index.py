@@ -165,10 +165,6 @@ class SyncReport:
     removed: int = 0
     skipped: list[Problem] = field(default_factory=list)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated or self.removed or self.skipped)
-
 
 class Index:
     def __init__(

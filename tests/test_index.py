@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feedhub.errors import FeedhubError
-from feedhub.index import INDEX_FILE, SITE, Index, open_index
+from feedhub.index import INDEX_FILE, SITE, Index, SyncReport, open_index
 from tests.helpers import FrozenClock, SiteFolder, corpus_posts, post_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -64,7 +64,7 @@ def test_restart_over_unchanged_posts_reads_none(site: SiteFolder) -> None:
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     restarted = open_index(config)
     report = restarted.sync_all()
-    assert not report.changed
+    assert report == SyncReport()
     assert entry_titles(restarted) == ["post 3", "post 2", "post 1"]
 
 
@@ -207,7 +207,7 @@ def test_watched_paths_with_unchanged_content_bump_nothing(site: SiteFolder) -> 
     index.sync_all()
     version = index.version("one")
     post.touch()
-    assert not index.sync_paths(["a.md"]).changed
+    assert index.sync_paths(["a.md"]) == SyncReport()
     assert index.version("one") == version
     post.write_text(post_text(title="A2", categories="one"), encoding="utf-8")
     assert index.sync_paths(["a.md"]).updated == 1
