@@ -23,7 +23,7 @@ from feedhub.feeds import FEED_FORMATS
 from feedhub.index import SITE
 from feedhub.pages import HTML, Pages
 from feedhub.posts import write_atomically
-from feedhub.site import Site
+from feedhub.site import LISTING_PAGE_SIZE, Site
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +101,15 @@ class Exporter:
 
     def _category_files(self, slug: str, key: str) -> None:
         self._feed_files(slug, key)
-        listing = self.site.listing(slug, 1)
-        for page in range(1, (listing.last_page if listing else 1) + 1):
+        for page in range(1, self.site.page_count(slug, LISTING_PAGE_SIZE) + 1):
             self._emit(
                 paged_file(f"category/{slug}.html", page), key, partial(self.pages.category, slug, page)
             )
 
     def _feed_files(self, slug: str | None, key: str) -> None:
-        first = self.site.feed_page(slug, 1)
+        pages = self.site.page_count(slug, self.site.config.feed_entries)
         for fmt in FEED_FORMATS:
-            for page in range(1, (first.last_page if first else 1) + 1):
+            for page in range(1, pages + 1):
                 build = partial(self.pages.feed, slug, fmt, page)
                 self._emit(
                     paged_file(f"feed.{fmt}" if slug is None else f"feeds/{slug}.{fmt}", page), key, build

@@ -90,7 +90,7 @@ class Site:
                 return None
             title, home_url = f"{self.title_of(slug)} · {self.config.title}", self.urls.category_page(slug)
         size = self.config.feed_entries
-        last_page = max(1, math.ceil(count / size))
+        last_page = _pages(count, size)
         if not 1 <= page <= last_page:
             return None
         entries = self.index.entries(slug, (page - 1) * size, size)
@@ -109,11 +109,15 @@ class Site:
         slugs = {slug for entry in entries for slug in entry.categories}
         return {slug: self.title_of(slug) for slug in slugs}
 
+    def page_count(self, slug: str | None, per_page: int) -> int:
+        """How many pages of `per_page` a feed (or category listing) has, without building any."""
+        return _pages(self.index.feed_size(slug)[0], per_page)
+
     def listing(self, slug: str, page: int) -> Listing | None:
         category = self.category(slug)
         if category is None:
             return None
-        last_page = max(1, math.ceil(category.count / LISTING_PAGE_SIZE))
+        last_page = _pages(category.count, LISTING_PAGE_SIZE)
         if not 1 <= page <= last_page:
             return None
         headlines = self.index.category_headlines(slug, (page - 1) * LISTING_PAGE_SIZE, LISTING_PAGE_SIZE)
@@ -136,3 +140,7 @@ class Site:
             return name
         matches = [category.slug for category in self.categories() if category.slug.lower() == name.lower()]
         return matches[0] if len(matches) == 1 else None
+
+
+def _pages(count: int, per_page: int) -> int:
+    return max(1, math.ceil(count / per_page))
