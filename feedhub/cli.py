@@ -41,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"feedhub: {exc}", file=sys.stderr)
         return 2
-    return args.command(config, sources, args)
+    status: int = args.command(config, sources, args)
+    return status
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -155,7 +156,7 @@ def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
     return 0
 
 
-def _start_poller_process(config: Config, log_level: str) -> subprocess.Popen:
+def _start_poller_process(config: Config, log_level: str) -> subprocess.Popen[bytes]:
     """The scheduler in a process of its own: never inside gunicorn's forking master.
 
     With --wait it stands by if another scheduler already polls this data folder.

@@ -64,7 +64,13 @@ class Exporter:
         self._old: dict[str, dict[str, str]] = {}
         self._new: dict[str, dict[str, str]] = {}
         config = site.config
-        settings = [__version__, config.title, config.description, config.author, config.base_url]
+        settings: list[object] = [
+            __version__,
+            config.title,
+            config.description,
+            config.author,
+            config.base_url,
+        ]
         settings += [
             config.language,
             config.feed_entries,

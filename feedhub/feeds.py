@@ -60,7 +60,8 @@ def render_feed(fmt: str, site: SiteInfo, page: FeedPage) -> bytes:
     if fmt == "json":
         return json_feed(site, page)
     generator = _feedgen(fmt, site, page)
-    return generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
+    document: bytes = generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
+    return document
 
 
 def paging_links(fmt: str, site: SiteInfo, page: FeedPage) -> dict[str, str]:

@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from feedhub.config import Config
 from feedhub.db import Database, run_script
 from feedhub.errors import FeedhubError
 from feedhub.posts import Enclosure, Post, PostFile, is_post_file, read_post_file
-from feedhub.render import find_via, render_post
+from feedhub.render import Rendered, find_via, render_post
 from feedhub.urls import UNCATEGORIZED, expand_permalink
 
 log = logging.getLogger(__name__)
@@ -268,8 +269,8 @@ class Index:
             return self._publish_due()
 
     def next_due(self) -> float | None:
-        row = self._conn().execute("SELECT min(published_ts) FROM posts WHERE visible=0").fetchone()
-        return row[0]
+        (due,) = self._conn().execute("SELECT min(published_ts) FROM posts WHERE visible=0").fetchone()
+        return float(due) if due is not None else None
 
     def _scan(self) -> Iterator[tuple[str, tuple[int, int]]]:
         """(relative path, (mtime_ns, size)) of every post file, subfolders included."""
@@ -471,7 +472,7 @@ class Index:
 
     def instance(self) -> str:
         """Identifies this index file: versions are comparable only within one instance."""
-        return self._conn().execute("SELECT value FROM meta WHERE key='instance'").fetchone()[0]
+        return str(self._conn().execute("SELECT value FROM meta WHERE key='instance'").fetchone()[0])
 
     def published_posts(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
         """(permalink, digest of the file, categories) of every visible post."""
@@ -530,8 +531,8 @@ class Index:
         entries = self._rendered(rows)
         return entries[0] if entries else None
 
-    def _rendered(self, rows: list[tuple]) -> list[Entry]:
-        renders = {}
+    def _rendered(self, rows: list[tuple[Any, ...]]) -> list[Entry]:
+        renders: dict[str, tuple[str, Rendered]] = {}
         for path, digest, *_, description, _c, _t, _v, _e, body, body_format, html, _s in rows:
             if html is None:
                 renders[path] = (digest, render_post(body, body_format, self.settings.base_url, description))
@@ -562,7 +563,7 @@ class Index:
             )
         return entries
 
-    def _keep_renders(self, renders: dict) -> None:
+    def _keep_renders(self, renders: dict[str, tuple[str, Rendered]]) -> None:
         """Store rendered HTML; skipped when a sync holds the database, it is only a cache."""
         conn = self._conn()
         try:
@@ -591,11 +592,10 @@ class Index:
 
     def newest_source_post(self, source: str) -> float | None:
         """When the newest post of a source was published (a timestamp), or None if it has none."""
-        return (
-            self._conn()
-            .execute("SELECT max(published_ts) FROM posts WHERE source=?", (source,))
-            .fetchone()[0]
+        (newest,) = (
+            self._conn().execute("SELECT max(published_ts) FROM posts WHERE source=?", (source,)).fetchone()
         )
+        return float(newest) if newest is not None else None
 
     def categories(self) -> list[CategoryStats]:
         """Every category with visible posts, with its newest post's tag."""

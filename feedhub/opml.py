@@ -18,7 +18,7 @@ def opml_document(site: Site, categories: list[Category], fmt: str, updated: dat
     ElementTree.SubElement(head, "ownerName").text = site.config.author
     ElementTree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = ElementTree.SubElement(root, "body")
-    outlines = [(site.config.title, None, site.urls.home())]
+    outlines: list[tuple[str, str | None, str]] = [(site.config.title, None, site.urls.home())]
     outlines += [
         (category.title, category.slug, site.urls.category_page(category.slug)) for category in categories
     ]
@@ -33,4 +33,5 @@ def opml_document(site: Site, categories: list[Category], fmt: str, updated: dat
             htmlUrl=html_url,
         )
     ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"

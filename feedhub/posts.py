@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -170,7 +170,7 @@ def parse_post(text: str, path: str, tz: tzinfo) -> Post:
     )
 
 
-def _split_front_matter(text: str, path: str, warnings: list[str]) -> tuple[dict, str]:
+def _split_front_matter(text: str, path: str, warnings: list[str]) -> tuple[dict[Any, Any], str]:
     stripped = text.lstrip()
     if not _YAML.detect(stripped):
         raise PostError(path, "no front matter (a post starts with a '---' line)")
@@ -195,7 +195,7 @@ def _split_front_matter(text: str, path: str, warnings: list[str]) -> tuple[dict
     return meta, body.strip("\n")
 
 
-def _post_date(meta: dict, path: str, tz: tzinfo) -> datetime:
+def _post_date(meta: dict[Any, Any], path: str, tz: tzinfo) -> datetime:
     if meta.get("date") is not None:
         try:
             return parse_date(meta["date"], tz)
@@ -217,7 +217,7 @@ def _scalar_text(value: object) -> str:
     return xml_safe(str(value)).strip()
 
 
-def _names(meta: dict, plural: str, singular: str) -> tuple[str, ...]:
+def _names(meta: dict[Any, Any], plural: str, singular: str) -> tuple[str, ...]:
     """Categories or tags: a string is one name (finews names contain spaces), a list is many."""
     value = meta.get(plural, meta.get(singular))
     items = value if isinstance(value, list) else [value]
@@ -232,7 +232,7 @@ def _enclosures(value: object, warnings: list[str]) -> tuple[Enclosure, ...]:
     found = []
     for item in items:
         url = _scalar_text(item.get("url")) if isinstance(item, dict) else ""
-        if urlsplit(url).scheme not in ("http", "https"):
+        if not isinstance(item, dict) or urlsplit(url).scheme not in ("http", "https"):
             warnings.append(f"enclosure ignored: {item!r} has no http(s) url")
             continue
         length = item.get("length")

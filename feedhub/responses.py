@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
+from typing import Any
 
 from werkzeug.http import parse_date, parse_etags
 
@@ -27,9 +28,11 @@ PAGE_POLICY = (
 _REMEMBERED_URLS = 50_000
 
 Headers = list[tuple[str, str]]
+Environ = dict[str, Any]
+WsgiApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
 
 
-def respond(representation: Representation, environ: dict, max_age: int) -> tuple[str, Headers, bytes]:
+def respond(representation: Representation, environ: Environ, max_age: int) -> tuple[str, Headers, bytes]:
     """(status line, headers, body) for a GET or HEAD of this representation."""
     gzipped = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     etag = representation.gzip_etag if gzipped else representation.etag
@@ -41,7 +44,7 @@ def respond(representation: Representation, environ: dict, max_age: int) -> tupl
     ]
     if representation.content_type == HTML:
         headers.append(("Content-Security-Policy", PAGE_POLICY))
-    if representation.last_modified is not None:
+    if representation.http_date is not None:
         headers.append(("Last-Modified", representation.http_date))
     if not_modified(environ, etag, representation.last_modified):
         return "304 Not Modified", headers, b""
@@ -67,7 +70,7 @@ def accepts_gzip(header: str) -> bool:
     return False
 
 
-def not_modified(environ: dict, etag: str, last_modified: datetime | None) -> bool:
+def not_modified(environ: Environ, etag: str, last_modified: datetime | None) -> bool:
     """RFC 9110: If-None-Match (weak comparison) decides when present, else If-Modified-Since."""
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
@@ -86,7 +89,7 @@ class FastPath:
 
     def __init__(
         self,
-        app: Callable,
+        app: WsgiApp,
         cache: ResponseCache,
         version: Callable[[str | None], int],
         max_age: int,
@@ -98,7 +101,7 @@ class FastPath:
         self._urls: OrderedDict[tuple[str, str], tuple[Hashable, str | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, environ: dict, key: Hashable, version_key: str | None) -> None:
+    def remember(self, environ: Environ, key: Hashable, version_key: str | None) -> None:
         """The Flask route that built ``key`` for this URL says so; canonical URLs only."""
         query = environ.get("QUERY_STRING", "")
         if query and not _is_canonical(query):
@@ -108,7 +111,7 @@ class FastPath:
             while len(self._urls) > _REMEMBERED_URLS:
                 self._urls.popitem(last=False)
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             found = self._urls.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
             if found is not None:

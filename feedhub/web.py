@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from flask import Flask, Response, abort, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from feedhub import __version__
 from feedhub.aggregator.status import StatusBoard
@@ -57,7 +58,9 @@ def create_app(
         # After a fork (gunicorn --preload) the watching thread is gone; start it again here.
         watcher.start()
 
-    def cached(key: tuple, slug: str | None, build: Callable[[], Representation | None]) -> Response | None:
+    def cached(
+        key: Hashable, slug: str | None, build: Callable[[], Representation | None]
+    ) -> Response | None:
         """The document built for this version of `slug`'s posts (None: the site's), conditionally."""
         representation = cache.get_or_build(key, site.version(slug), build)
         if representation is None:
@@ -65,7 +68,7 @@ def create_app(
         fast.remember(request.environ, key, slug)  # next time, FastPath answers this URL
         return _conditional(representation, config.cache_max_age)
 
-    def send(key: tuple, slug: str | None, build: Callable[[], Representation | None]) -> Response:
+    def send(key: Hashable, slug: str | None, build: Callable[[], Representation | None]) -> Response:
         return cached(key, slug, build) or abort(404)
 
     @app.get("/feed.<any(atom, rss, json, xml):fmt>")
@@ -120,7 +123,7 @@ def create_app(
         return Response(page, content_type=HTML, headers={"Cache-Control": "no-store"})
 
     @app.get("/<path:permalink>")
-    def post(permalink: str) -> Response:
+    def post(permalink: str) -> BaseResponse:
         path = "/" + permalink
         response = cached(("post", path), None, lambda: pages.post(path))
         if response is not None:

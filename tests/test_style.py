@@ -1,4 +1,4 @@
-"""The code stays `ruff check` and `ruff format` clean."""
+"""The code stays `ruff check`, `ruff format` and `mypy` (strict, configured in pyproject) clean."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ import pytest
 from tests.helpers import REPO
 
 
-def ruff() -> str:
-    found = Path(sys.executable).with_name("ruff")
+def tool(name: str) -> str:
+    found = Path(sys.executable).with_name(name)
     if found.exists():
         return str(found)
-    return shutil.which("ruff") or pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    return shutil.which(name) or pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
 
 
-@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
-def test_ruff(command: list[str]) -> None:
-    result = subprocess.run([ruff(), *command, "."], cwd=REPO, capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize(
+    "command", [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]], ids=" ".join
+)
+def test_clean(command: list[str]) -> None:
+    result = subprocess.run(
+        [tool(command[0]), *command[1:]], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr

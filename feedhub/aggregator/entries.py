@@ -188,7 +188,9 @@ def _from_json_item(item: dict[str, Any], feed_link: str, tz: tzinfo) -> Upstrea
         return None
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
     names = [one_line(str(a.get("name") or "")) for a in authors if isinstance(a, dict)]
-    attachments = item.get("attachments") if isinstance(item.get("attachments"), list) else []
+    attachments = item.get("attachments")
+    if not isinstance(attachments, list):
+        attachments = []
     return UpstreamEntry(
         upstream_id=one_line(str(item.get("id") or "")) or None,
         link=link,
@@ -225,7 +227,7 @@ def _plain_text(value: str, is_html: bool) -> str:
 
 
 def _is_html(detail: Mapping[str, str] | None) -> bool:
-    return bool(detail) and detail.get("type", "text/plain") in _HTML_TYPES
+    return detail is not None and detail.get("type", "text/plain") in _HTML_TYPES
 
 
 def _absolute_http(url: object, base: str) -> str | None:

@@ -171,7 +171,8 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -
     read1 returns what one read of the socket brings, so a server that sends a byte at
     a time cannot keep a read going past the deadline.
     """
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         try:
             chunk = response.raw.read1(_CHUNK, decode_content=True)

@@ -117,7 +117,8 @@ class Merger:
         newest = self.index.newest_source_post(source.id)
         if newest is None:
             return new[: source.backfill], new[source.backfill :]
-        merged, held_back = [], []
+        merged: list[_Candidate] = []
+        held_back: list[_Candidate] = []
         for candidate in new:
             entry = candidate.entry
             is_newer = (entry.published or entry.updated) is not None and candidate.date.timestamp() > newest

@@ -113,7 +113,7 @@ class Poller:
         if outcome.result == "gone":
             return None
         if outcome.result == "error":
-            backoff = min(source.interval * 2 ** (current.errors + 1), MAX_BACKOFF)
+            backoff = min(source.interval * 2.0 ** (current.errors + 1), MAX_BACKOFF)
             return max(retry_at or 0.0, now + backoff)
         return now + source.interval + jitter(source.interval)
 

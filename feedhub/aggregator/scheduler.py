@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -53,7 +54,7 @@ class SchedulerLock:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.path = data_dir / LOCK_FILE
-        self._file = None
+        self._file: TextIO | None = None
 
     def acquire(self, wait: bool) -> None:
         handle = open(self.path, "a+")  # noqa: SIM115 - held open for the scheduler's life

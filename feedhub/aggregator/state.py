@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from feedhub.aggregator.fetch import Validators
 from feedhub.db import Database, run_script
@@ -241,7 +241,7 @@ class StateStore:
             )
 
 
-def _source_state(row: tuple) -> SourceState:
+def _source_state(row: tuple[Any, ...]) -> SourceState:
     values = dict(zip(_SOURCE_COLUMNS, row, strict=True))
     validators = Validators(values.pop("etag"), values.pop("last_modified"))
     gone, polled = bool(values.pop("gone")), bool(values.pop("polled"))
