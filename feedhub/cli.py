@@ -26,7 +26,7 @@ from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path,
 from feedhub.errors import ConfigError
 from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
 from feedhub.index import open_index
-from feedhub.posts import remove_stale_temporaries
+from feedhub.posts import remove_temporaries
 from feedhub.site import Site
 
 log = logging.getLogger("feedhub")
@@ -189,7 +189,7 @@ def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace)
 def _poller(config: Config) -> Poller:
     index = open_index(config)
     index.sync_all()  # dedupe must see every post already on disk
-    remove_stale_temporaries(config.posts_dir)
+    remove_temporaries(config.posts_dir)
     return Poller(config, index, StateStore(config.data_dir))
 
 

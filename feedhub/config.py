@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from feedhub.errors import ConfigError
+from feedhub.limits import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_QUOTED_CHARS, MIB
+from feedhub.safe_yaml import YamlError, load_yaml
+from feedhub.text import quoted
 
 DEFAULT_CONFIG_PATH = Path("config/feedhub.yaml")
 CONFIG_ENV = "FEEDHUB_CONFIG"
@@ -53,6 +54,7 @@ class Config:
     permalink: str  # a pattern, styles already expanded
     future: bool  # publish posts dated in the future right away (Jekyll's `future`)
     sources_path: Path  # the aggregator's upstream feeds (a missing default file means none)
+    allow_private_addresses: bool  # may redirects (and every address feedhub finds itself) be internal
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -67,26 +69,26 @@ def load_config(path: Path) -> Config:
 def read_yaml_mapping(path: Path) -> dict[Any, Any]:
     """A YAML file that must hold a mapping (an empty file is an empty one)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(path, None, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, None, f"cannot read: {exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            path, None, f"larger than the {MAX_CONFIG_BYTES // MIB} MiB limit for a config file"
+        )
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, None, f"not valid YAML: {_yaml_problem(exc)}") from None
+        raw = load_yaml(text, MAX_CONFIG_NODES)
+    except YamlError as exc:
+        raise ConfigError(path, None, f"not valid YAML: {exc}") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ConfigError(path, None, "must be a mapping of keys to values")
     return raw
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
 
 
 class MappingReader:
@@ -106,9 +108,10 @@ class MappingReader:
     def reject_unknown_keys(self) -> None:
         for key in self.raw:
             if key not in self.known_keys:
-                close = difflib.get_close_matches(str(key), self.known_keys, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.fail(str(key), f"unknown key{hint}; known keys: {', '.join(self.known_keys)}")
+                name = key if isinstance(key, str) and len(key) <= MAX_QUOTED_CHARS else quoted(key)
+                close = difflib.get_close_matches(name, self.known_keys, n=1)
+                hint = f" (did you mean {quoted(close[0])}?)" if close else ""
+                raise self.fail(name, f"unknown key{hint}; known keys: {', '.join(self.known_keys)}")
 
     def text(self, key: str, required: bool = False) -> str:
         value = self.raw.get(key)
@@ -143,7 +146,7 @@ class MappingReader:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise self.fail(
-                key, f"unknown time zone {name!r} (use an IANA name like 'Asia/Shanghai')"
+                key, f"unknown time zone {quoted(name)} (use an IANA name like 'Asia/Shanghai')"
             ) from None
 
 
@@ -173,21 +176,24 @@ class _Reader(MappingReader):
             permalink=self._permalink(),
             future=self.flag("future", default=False),
             sources_path=self._sources_path(),
+            allow_private_addresses=self.flag("allow_private_addresses", default=False),
         )
 
     def _base_url(self) -> str:
         url = self.text("base_url", required=True)
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise self.fail("base_url", f"must be an absolute http(s) URL, got {url!r}")
+            raise self.fail("base_url", f"must be an absolute http(s) URL, got {quoted(url)}")
         if parts.query or parts.fragment:
-            raise self.fail("base_url", f"must not have a query or fragment, got {url!r}")
+            raise self.fail("base_url", f"must not have a query or fragment, got {quoted(url)}")
         return url.rstrip("/")
 
     def _language(self) -> str:
         language = self.text("language") or "en"
         if not _LANGUAGE_TAG.match(language):
-            raise self.fail("language", f"must be a language tag like 'en' or 'zh-CN', got {language!r}")
+            raise self.fail(
+                "language", f"must be a language tag like 'en' or 'zh-CN', got {quoted(language)}"
+            )
         return language
 
     def _folder(self, key: str, must_exist: bool = False, default: str | None = None) -> Path:
@@ -226,7 +232,8 @@ class _Reader(MappingReader):
         if not pattern.startswith("/"):
             raise self.fail(
                 "permalink",
-                f"must be one of {', '.join(PERMALINK_STYLES)} or a pattern starting with '/', got {value!r}",
+                f"must be one of {', '.join(PERMALINK_STYLES)} or a pattern starting with '/', "
+                f"got {quoted(value)}",
             )
         if ":title" not in pattern and ":slug" not in pattern:
             raise self.fail("permalink", "pattern must contain :title or :slug, or posts would share URLs")
@@ -234,7 +241,7 @@ class _Reader(MappingReader):
 
 
 def _describe(value: object) -> str:
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {quoted(value)}"
 
 
 _KEYS = (
@@ -252,4 +259,5 @@ _KEYS = (
     "permalink",
     "future",
     "sources",
+    "allow_private_addresses",
 )

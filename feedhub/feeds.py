@@ -6,6 +6,7 @@ the body, and so the ETag computed from it, identical until a post changes.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ def _feedgen(fmt: str, site: SiteInfo, page: FeedPage) -> FeedGenerator:
     generator = FeedGenerator()
     generator.id(site.urls.feed(page.slug, "atom"))
     generator.title(page.title)
-    generator.subtitle(site.description)
+    generator.subtitle(_plain_text(fmt, site.description))
     generator.author({"name": site.author})
     generator.language(site.language)
     generator.generator("feedhub", __version__)
@@ -129,11 +130,17 @@ def _feedgen(fmt: str, site: SiteInfo, page: FeedPage) -> FeedGenerator:
     else:
         generator.register_extension("entry_links", BaseExtension, _AtomEntryLinks, rss=False)
     for entry in page.entries:
-        _add_entry(generator, site, page, entry)
+        _add_entry(generator, fmt, site, page, entry)
     return generator
 
 
-def _add_entry(generator: FeedGenerator, site: SiteInfo, page: FeedPage, entry: Entry) -> None:
+def _plain_text(fmt: str, text: str) -> str:
+    """Plain text for a summary or a description. RSS readers take <description> as HTML (the
+    spec says nothing else), so there it is escaped as HTML: `&lt;svg onload=…&gt;` stays text."""
+    return html.escape(text, quote=False) if fmt == "rss" else text
+
+
+def _add_entry(generator: FeedGenerator, fmt: str, site: SiteInfo, page: FeedPage, entry: Entry) -> None:
     item = generator.add_entry(order="append")
     item.id(entry.entry_id)
     item.guid(entry.entry_id, permalink=False)
@@ -161,7 +168,7 @@ def _add_entry(generator: FeedGenerator, site: SiteInfo, page: FeedPage, entry: 
     if entry.html:
         item.content(entry.html, type="html")
     if entry.summary:
-        item.summary(entry.summary, type="text")
+        item.summary(_plain_text(fmt, entry.summary), type="text")
     item.category(_categories(site, page, entry))
 
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,6 +29,7 @@ from feedhub.db import Database, run_script
 from feedhub.errors import FeedhubError
 from feedhub.posts import Enclosure, Post, PostFile, is_post_file, read_post_file
 from feedhub.render import Rendered, find_via, render_post
+from feedhub.text import quoted
 from feedhub.urls import UNCATEGORIZED, expand_permalink
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,7 @@ class Index:
             conn = self._conn()
             changed, removed = [], []
             for path in sorted(set(paths)):
-                if (self.settings.posts_dir / path).is_file() and is_post_file(PurePosixPath(path).name):
+                if is_post_file(PurePosixPath(path).name) and _is_file_entry(self.settings.posts_dir / path):
                     changed.append(path)
                 elif conn.execute("SELECT 1 FROM files WHERE path=?", (path,)).fetchone():
                     removed.append(path)
@@ -307,7 +308,7 @@ class Index:
             files = [(path, read_post_file(root, path, tz)) for path in changed[start : start + _BATCH]]
             removed += [path for path, file in files if file is None]  # deleted since it was listed
             with self._transaction() as conn:
-                touched = [self._store(conn, file, report) for _, file in files if file is not None]
+                touched = [self._store_or_skip(conn, file, report) for _, file in files if file is not None]
                 if any(keys is not None for keys in touched):
                     self._bump(conn, set().union(*(keys for keys in touched if keys)))
         if removed:
@@ -320,6 +321,28 @@ class Index:
                         log.info("%s: removed", path)
                 self._bump(conn, affected)
         return report
+
+    def _store_or_skip(self, conn: sqlite3.Connection, file: PostFile, report: SyncReport) -> set[str] | None:
+        """Store one file; one the index cannot take is skipped with the reason, never the batch.
+
+        The reading already refuses what it can name (bad dates, sizes, YAML); this is the net
+        under it, so that a post nobody foresaw cannot stop every other post from being indexed.
+        A database that fails (locked, full, read-only) is not the file's fault: that propagates.
+        """
+        conn.execute("SAVEPOINT one_file")
+        try:
+            touched = self._store(conn, file, report)
+        except sqlite3.OperationalError:
+            conn.execute("ROLLBACK TO one_file")
+            conn.execute("RELEASE one_file")
+            raise
+        except Exception as exc:
+            conn.execute("ROLLBACK TO one_file")
+            log.exception("%s: cannot be indexed", file.path)
+            problem = f"cannot be indexed: {type(exc).__name__}: {quoted(str(exc))}"
+            touched = self._store(conn, replace(file, post=None, problem=problem), report)
+        conn.execute("RELEASE one_file")
+        return touched
 
     def _store(self, conn: sqlite3.Connection, file: PostFile, report: SyncReport) -> set[str] | None:
         """Write one file's rows; return the feeds it touched, or None when its content is unchanged."""
@@ -688,6 +711,12 @@ class Index:
             "drafts": drafts,
             "categories": categories,
         }
+
+
+def _is_file_entry(path: Path) -> bool:
+    """Whether a post file name is there as something else than a folder: as the scan counts them
+    (a FIFO or a link out of the folder is then read, and reported as skipped)."""
+    return os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path))
 
 
 def open_index(config: Config, clock: Callable[[], float] = time.time) -> Index:

@@ -7,25 +7,36 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from feedhub.dates import parse_date
+from feedhub.dates import format_date, parse_date
 from feedhub.errors import PostError
-from feedhub.text import xml_safe
+from feedhub.limits import MAX_FRONT_MATTER_NODES, MAX_POST_BYTES, MIB
+from feedhub.safe_yaml import YamlError, load_yaml
+from feedhub.text import one_line, quoted, xml_safe
+from feedhub.urls import is_http_url
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".html", ".txt"})
 
 # Jekyll's own post file name: YYYY-MM-DD-slug.ext
 _DATED_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
+# What mkstemp makes for write_atomically: .<name>.<8 random characters>.tmp
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
 
 _YAML = YAMLHandler()
 
@@ -94,26 +105,59 @@ class PostFile:
 
 
 def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
-    """Read ``root/path`` once (None if it is gone); the stamp and digest describe the bytes parsed."""
+    """Read ``root/path`` once (None if it is gone); the stamp and digest describe the bytes parsed.
+
+    Only a regular file inside the folder is read, and only up to MAX_POST_BYTES: a FIFO would
+    block the sync forever, a link to /dev/zero would fill memory, and a link out of the folder
+    would publish a file nobody put there (Jekyll's safe mode refuses links too).
+    """
+    full = os.path.join(root, path)
     try:
-        with open(root / path, "rb") as handle:
-            data = handle.read()
-            stat = os.fstat(handle.fileno())
+        problem = _link_leaving(root, full, path)
+        if problem:
+            return PostFile(path, 0, 0, "", None, problem)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        descriptor = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as exc:
         return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        kind = _FILE_KINDS.get(stat.S_IFMT(status.st_mode), "a special file")
+        return PostFile(path, 0, 0, "", None, f"not a regular file ({kind})")
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            data = b"" if status.st_size > MAX_POST_BYTES else handle.read(MAX_POST_BYTES + 1)
+        except OSError as exc:
+            return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
+    stamp = (status.st_mtime_ns, status.st_size)
+    if status.st_size > MAX_POST_BYTES or len(data) > MAX_POST_BYTES:
+        size = max(status.st_size, len(data))
+        problem = f"larger than the {MAX_POST_BYTES // MIB} MiB limit for a post ({size:,} bytes or more)"
+        return PostFile(path, *stamp, "", None, problem)
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         problem = f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})"
-        return PostFile(path, stat.st_mtime_ns, stat.st_size, digest, None, problem)
+        return PostFile(path, *stamp, digest, None, problem)
     try:
         post = parse_post(text, path, tz)
     except PostError as exc:
-        return PostFile(path, stat.st_mtime_ns, stat.st_size, digest, None, exc.reason)
-    return PostFile(path, stat.st_mtime_ns, stat.st_size, digest, post, None)
+        return PostFile(path, *stamp, digest, None, exc.reason)
+    return PostFile(path, *stamp, digest, post, None)
+
+
+def _link_leaving(root: Path, full: str, path: str) -> str | None:
+    """Why a path that leads out of the folder through a symbolic link is refused, or None."""
+    if "/" not in path and not os.path.islink(full):
+        return None  # the common case, checked with one lstat: a plain file at the top
+    real, folder = os.path.realpath(full), os.path.realpath(root)
+    if os.path.commonpath([real, folder]) == folder:
+        return None
+    return f"a symbolic link to {quoted(real)}, outside the posts folder"
 
 
 def parse_post(text: str, path: str, tz: tzinfo) -> Post:
@@ -125,7 +169,7 @@ def parse_post(text: str, path: str, tz: tzinfo) -> Post:
 
     # Collect every reason at once, so one `feedhub check` run shows all there is to fix.
     problems = []
-    title = _scalar_text(meta.get("title"))
+    title = one_line(_scalar_text(meta.get("title")))
     if not title:
         problems.append("empty title" if "title" in meta else "no title")
     try:
@@ -145,7 +189,7 @@ def parse_post(text: str, path: str, tz: tzinfo) -> Post:
 
     permalink = _scalar_text(meta.get("permalink")) or None
     if permalink and not permalink.startswith("/"):
-        warnings.append(f"permalink {permalink!r} ignored: it must start with '/'")
+        warnings.append(f"permalink {quoted(permalink)} ignored: it must start with '/'")
         permalink = None
 
     return Post(
@@ -182,12 +226,10 @@ def _split_front_matter(text: str, path: str, warnings: list[str]) -> tuple[dict
     except ValueError:
         raise PostError(path, "front matter is not closed by a '---' line") from None
     try:
-        meta = _YAML.load(front)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2 + blank_lines}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise PostError(path, f"front matter is not valid YAML{where}: {problem}") from None
+        # Lines as the file numbers them: the front matter's first line ends the opening '---'.
+        meta = load_yaml(front, MAX_FRONT_MATTER_NODES, first_line=1 + blank_lines)
+    except YamlError as exc:
+        raise PostError(path, f"front matter is not valid YAML: {exc}") from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -211,9 +253,10 @@ def _post_date(meta: dict[Any, Any], path: str, tz: tzinfo) -> datetime:
 
 
 def _scalar_text(value: object) -> str:
-    if value is None or isinstance(value, dict | list | bool):
+    if value is None or isinstance(value, dict | list | set | bool | bytes):
         return ""
-    # YAML escapes ("\x07") can carry characters the raw-text cleanup never saw.
+    # YAML escapes ("\x07") can carry characters the raw-text cleanup never saw. Names keep their
+    # spacing: a category is a slug, and "a  b" is not "a b".
     return xml_safe(str(value)).strip()
 
 
@@ -232,8 +275,8 @@ def _enclosures(value: object, warnings: list[str]) -> tuple[Enclosure, ...]:
     found = []
     for item in items:
         url = _scalar_text(item.get("url")) if isinstance(item, dict) else ""
-        if not isinstance(item, dict) or urlsplit(url).scheme not in ("http", "https"):
-            warnings.append(f"enclosure ignored: {item!r} has no http(s) url")
+        if not isinstance(item, dict) or not is_http_url(url):
+            warnings.append(f"enclosure ignored: {quoted(item)} has no http(s) url")
             continue
         length = item.get("length")
         kind = _scalar_text(item.get("type")) or None
@@ -258,35 +301,48 @@ def format_post(front_matter: list[tuple[str, object]], body: str) -> str:
 
 def _yaml_entry(key: str, value: object) -> str:
     if isinstance(value, datetime):
-        # As the seeds write it; Jekyll and PyYAML both read it back with its offset.
-        return f"{key}: {value.strftime('%Y-%m-%d %H:%M:%S %z')}"
-    if key == "title" and isinstance(value, str):
-        return f"{key}: {json.dumps(value, ensure_ascii=False)}"  # always quoted, as in the seeds
+        return f"{key}: {format_date(value)}"  # as the seeds write it
     if isinstance(value, str):
-        return f"{key}: {_yaml_string(value)}"
-    dumped = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=False, sort_keys=False)
+        return f"{key}: {_yaml_string(value, plain=key != 'title')}"  # titles always quoted, as in the seeds
+    dumped = yaml.dump(
+        {key: value}, Dumper=yaml.CSafeDumper, allow_unicode=True, default_flow_style=False, sort_keys=False
+    )
     return dumped.rstrip("\n")
 
 
-def _yaml_string(value: str) -> str:
-    """Plain when YAML reads it back unchanged (like the seeds' tags), else double-quoted."""
-    if value and "\n" not in value and value == value.strip():
+def _yaml_string(value: str, plain: bool) -> str:
+    """The seeds' form when YAML reads it back unchanged: plain (tags), or JSON-quoted (titles).
+
+    A JSON string is a YAML double-quoted scalar, unless it holds a character YAML reads
+    differently (a line separator, a C1 control); then YAML's own emitter writes it.
+    """
+    candidates = [value] if plain and value and value == value.strip() else []
+    candidates.append(json.dumps(value, ensure_ascii=False))
+    for candidate in candidates:
         try:
-            if yaml.load(f"k: {value}", Loader=yaml.CSafeLoader) == {"k": value}:
-                return value
+            if yaml.load(f"k: {candidate}", Loader=yaml.CSafeLoader) == {"k": value}:
+                return candidate
         except yaml.YAMLError:
             pass
-    # JSON strings are YAML double-quoted scalars.
-    return json.dumps(value, ensure_ascii=False)
+    emitted: str = yaml.dump(
+        value, Dumper=yaml.CSafeDumper, default_style='"', allow_unicode=True, width=2**31 - 1
+    )
+    return emitted.rstrip("\n")
 
 
-def remove_stale_temporaries(folder: Path, older_than: float = 3600.0) -> None:
-    """Temporary files left by a write that was interrupted (a crash, a power cut)."""
-    limit = time.time() - older_than
-    for leftover in folder.glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            if leftover.stat().st_mtime < limit:
-                leftover.unlink()
+def remove_temporaries(folder: Path) -> int:
+    """Delete what interrupted writes (kill -9, a power cut) left in a folder; how many there were.
+
+    Only the one process that writes there may call this (the scheduler holding its lock,
+    an export): another writer's file would be taken from under it.
+    """
+    removed = 0
+    for entry in os.scandir(folder):
+        if _TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> None:

@@ -16,7 +16,7 @@ import nh3
 from markdown_it import MarkdownIt
 
 from feedhub.i18n import all_labels
-from feedhub.text import one_line
+from feedhub.text import one_line, truncate
 
 ALLOWED_TAGS = frozenset(
     {
@@ -86,12 +86,12 @@ def render_post(body: str, body_format: str, base_url: str, description: str | N
     base_url = base_url.rstrip("/") + "/"  # the site root: `../emnews/` is /emnews/
     content = sanitize(_to_html(source, body_format), base_url)
     if description:
-        summary = _truncate(one_line(description))
+        summary = truncate(one_line(description), SUMMARY_LENGTH)
     elif body_format == "markdown":
         article = _ATTRIBUTION.sub("", _NAVIGATION_LINE.sub("", _VIA_LINE.sub("", source)))
-        summary = _truncate(html_to_text(sanitize(_to_html(article, body_format), base_url)))
+        summary = truncate(html_to_text(sanitize(_to_html(article, body_format), base_url)), SUMMARY_LENGTH)
     else:
-        summary = _truncate(html_to_text(content))
+        summary = truncate(html_to_text(content), SUMMARY_LENGTH)
     return Rendered(html=content, summary=summary)
 
 
@@ -130,17 +130,3 @@ def _cleaner(base: str) -> nh3.Cleaner:
         url_schemes=set(URL_SCHEMES),
         url_relative=("rewrite_with_base", base),
     )
-
-
-def _truncate(text: str, limit: int = SUMMARY_LENGTH) -> str:
-    """Cut at a sentence end (CJK) or a space (Latin) when that keeps most of the text."""
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    sentence_end = max(cut.rfind(mark) for mark in "。！？")
-    if sentence_end >= limit * 0.6:
-        return cut[: sentence_end + 1]
-    space = cut.rfind(" ")
-    if space >= limit * 0.6:
-        cut = cut[:space]
-    return cut.rstrip() + "…"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 UNCATEGORIZED = "uncategorized"
 
@@ -38,6 +38,15 @@ class SiteUrls:
 
     def post(self, permalink: str) -> str:
         return self.base_url + quote(permalink, safe="/")
+
+
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host: the only kind feedhub stores or follows."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad port or a bracketed host that is not an IPv6 address
+        return False
 
 
 def _paged(url: str, page: int) -> str:

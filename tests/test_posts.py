@@ -133,7 +133,7 @@ def test_date_from_file_name_when_front_matter_has_none() -> None:
         (post_text(date=None), "no date"),
         ("just text, no front matter", "no front matter"),
         ("---\ntitle: x\n", "not closed"),
-        ("---\ntitle: [unclosed\ndate: 2021-12-08\n---\nbody", "not valid YAML at line"),
+        ("---\ntitle: [unclosed\ndate: 2021-12-08\n---\nbody", "not valid YAML: line 3, column 5"),
         ("---\n- a\n- b\n---\nbody", "not a mapping"),
     ],
 )
@@ -169,7 +169,7 @@ def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     assert read_post_file(tmp_path, "gone.md", SHANGHAI) is None
     (tmp_path / "folder.md").mkdir()
     unreadable = read_post_file(tmp_path, "folder.md", SHANGHAI)
-    assert unreadable.post is None and "cannot read" in (unreadable.problem or "")
+    assert unreadable.post is None and "not a regular file (a folder)" in (unreadable.problem or "")
     (tmp_path / "bom.md").write_bytes(b"\xef\xbb\xbf" + post_text(title="BOM").encode())
     assert read_post_file(tmp_path, "bom.md", SHANGHAI).post.title == "BOM"
 

@@ -11,23 +11,36 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import feedparser
 
+from feedhub.aggregator.defuse import UnsafeDocument, defuse
 from feedhub.dates import parse_feed_date
 from feedhub.errors import FeedhubError
+from feedhub.limits import (
+    MAX_CONTENT_BYTES,
+    MAX_ENCLOSURES,
+    MAX_IDENTITY_CHARS,
+    MAX_NAME_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+)
 from feedhub.posts import Enclosure
 from feedhub.render import html_to_text, sanitize, text_to_html
-from feedhub.text import one_line
+from feedhub.text import one_line, quoted, truncate
+from feedhub.urls import is_http_url
 
 TITLE_FROM_TEXT = 80  # characters of the text that name an entry without a title
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+_CUT_MARK = "<p>[…]</p>"  # ends content cut to MAX_CONTENT_BYTES
+_TAG_START = re.compile(r"<[^>]*$")
 
 
 class ParseError(FeedhubError):
@@ -45,6 +58,7 @@ class UpstreamEntry:
     author: str | None
     categories: tuple[str, ...]
     enclosures: tuple[Enclosure, ...]
+    cut: bool = False  # its title or content was longer than the limits and was cut
 
     @property
     def text(self) -> str:
@@ -68,21 +82,46 @@ class ParsedFeed:
 def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) -> ParsedFeed:
     if _is_json(body, headers):
         return _parse_json_feed(body, url, tz)
+    try:
+        defused = defuse(body)
+    except UnsafeDocument as exc:
+        raise ParseError(str(exc)) from None
+    body = defused.body
     if body[:1].isspace() and body.lstrip().startswith(b"<?xml"):
         body = body.lstrip()  # white space before the XML declaration is an error, and all it is
     # Content-Location makes feedparser resolve relative links against where the feed really is.
     response_headers = {**headers, "content-location": url}
-    parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
+    if defused.transcoded:
+        response_headers.pop("content-type", None)  # its charset described the bytes before
+    try:
+        parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
+    except Exception as exc:  # a feedparser bug on hostile bytes fails this feed, nothing else
+        raise ParseError(
+            f"not a usable feed: feedparser failed: {type(exc).__name__}: {quoted(str(exc))}"
+        ) from None
     problem = _bozo_reason(parsed)
     if not parsed.entries and (problem or not parsed.get("version")):
         raise ParseError(f"not a usable feed: {problem or 'no RSS, Atom or JSON Feed found'}")
     feed_link = parsed.feed.get("link") or url
     entries = [_from_feedparser(raw, feed_link, url, tz) for raw in parsed.entries]
-    return ParsedFeed(
-        title=_plain_text(parsed.feed.get("title", ""), _is_html(parsed.feed.get("title_detail"))),
-        entries=[entry for entry in entries if entry is not None],
-        warning=problem,
+    return _parsed(
+        _plain_text(parsed.feed.get("title", ""), _is_html(parsed.feed.get("title_detail"))), entries, problem
     )
+
+
+def _parsed(title: str, entries: list[UpstreamEntry | None], problem: str | None) -> ParsedFeed:
+    """The feed with its usable entries; what was wrong with the others is in its warning."""
+    usable = [entry for entry in entries if entry is not None]
+    problems = [problem] if problem else []
+    if len(usable) < len(entries):
+        problems.append(f"{len(entries) - len(usable)} entries without a title or text skipped")
+    cut = sum(entry.cut for entry in usable)
+    if cut:
+        problems.append(
+            f"{cut} entries cut to the size limits (title {MAX_TITLE_CHARS:,} characters, "
+            f"content {MAX_CONTENT_BYTES // 1024:,} KiB)"
+        )
+    return ParsedFeed(truncate(title, MAX_TITLE_CHARS), usable, "; ".join(problems) or None)
 
 
 def identities(entries: list[UpstreamEntry]) -> list[str]:
@@ -105,6 +144,14 @@ def identities(entries: list[UpstreamEntry]) -> list[str]:
     return result
 
 
+def _identity(value: object) -> str | None:
+    """An upstream id as one line; a very long one is named by its hash (it is stored and shown)."""
+    text = one_line(str(value or ""))
+    if len(text) <= MAX_IDENTITY_CHARS:
+        return text or None
+    return f"id-sha256:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
 def _is_json(body: bytes, headers: Mapping[str, str]) -> bool:
     content_type = headers.get("content-type", "").lower()
     return "json" in content_type or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
@@ -114,14 +161,14 @@ def _bozo_reason(parsed: Any) -> str | None:
     exception = parsed.get("bozo_exception")
     if not parsed.get("bozo") or isinstance(exception, feedparser.NonXMLContentType):
         return None  # a feed served as text/plain (or from a file) is still a feed
-    return f"{type(exception).__name__}: {exception}" if exception else "malformed feed"
+    return f"{type(exception).__name__}: {quoted(str(exception))}" if exception else "malformed feed"
 
 
 def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> UpstreamEntry | None:
     link = _absolute_http(raw.get("link"), feed_link)
     content, content_base = _feedparser_content(raw)
-    body = sanitize(content, content_base or link or feed_url) if content else ""
-    title = _title(raw.get("title", ""), _is_html(raw.get("title_detail")), body)
+    body, content_cut = _body(content, content_base or link or feed_url)
+    title, title_cut = _title(raw.get("title", ""), _is_html(raw.get("title_detail")), body)
     if not title:
         return None
     enclosures = [
@@ -129,17 +176,33 @@ def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> Ups
         for enclosure in raw.get("enclosures", [])
     ]
     return UpstreamEntry(
-        upstream_id=one_line(raw.get("id") or "") or None,
+        upstream_id=_identity(raw.get("id")),
         link=link,
         title=title,
         html=body,
         # dict.get: feedparser's own get maps a missing `updated` to `published`, with a warning
-        published=parse_feed_date(dict.get(raw, "published"), dict.get(raw, "published_parsed"), tz),
-        updated=parse_feed_date(dict.get(raw, "updated"), dict.get(raw, "updated_parsed"), tz),
-        author=one_line(raw.get("author") or "") or None,
+        published=parse_feed_date(dict.get(raw, "published"), tz),
+        updated=parse_feed_date(dict.get(raw, "updated"), tz),
+        author=_name(raw.get("author")),
         categories=_names(tag.get("label") or tag.get("term") for tag in raw.get("tags", [])),
         enclosures=_enclosures(enclosures, link or feed_url),
+        cut=content_cut or title_cut,
     )
+
+
+def _body(content: str, base: str) -> tuple[str, bool]:
+    """Sanitized content, at most MAX_CONTENT_BYTES; True when it had to be cut."""
+    if not content:
+        return "", False
+    body = sanitize(content, base)
+    if len(body) <= MAX_CONTENT_BYTES // 4 or len(body.encode()) <= MAX_CONTENT_BYTES:
+        return body, False
+    room = MAX_CONTENT_BYTES - len(_CUT_MARK.encode()) - 1024  # the closing tags the sanitizer adds
+    cut = _TAG_START.sub("", body.encode()[:room].decode("utf-8", errors="ignore"))
+    closed = sanitize(cut, base) + _CUT_MARK
+    if len(closed.encode()) > MAX_CONTENT_BYTES:  # nested so deep that closing it overflows: text only
+        closed = text_to_html(html_to_text(cut)[: room // 4]) + _CUT_MARK
+    return closed, True
 
 
 def _feedparser_content(raw: Any) -> tuple[str, str | None]:
@@ -158,8 +221,10 @@ def _feedparser_content(raw: Any) -> tuple[str, str | None]:
 def _parse_json_feed(body: bytes, url: str, tz: tzinfo) -> ParsedFeed:
     try:
         document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"not a usable feed: invalid JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: JSONDecodeError, 5,000-digit numbers
+        raise ParseError(f"not a usable feed: invalid JSON ({quoted(str(exc))})") from None
+    except RecursionError:
+        raise ParseError("not a usable feed: JSON nested too deep") from None
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
         "https://jsonfeed.org/version/"
     ):
@@ -169,11 +234,7 @@ def _parse_json_feed(body: bytes, url: str, tz: tzinfo) -> ParsedFeed:
         raise ParseError("not a usable feed: a JSON Feed without an items list")
     feed_link = _absolute_http(document.get("home_page_url"), url) or url
     entries = [_from_json_item(item, feed_link, tz) for item in items if isinstance(item, dict)]
-    return ParsedFeed(
-        title=_plain_text(str(document.get("title") or ""), False),
-        entries=[entry for entry in entries if entry is not None],
-        warning=None,
-    )
+    return _parsed(_plain_text(str(document.get("title") or ""), False), entries, None)
 
 
 def _from_json_item(item: dict[str, Any], feed_link: str, tz: tzinfo) -> UpstreamEntry | None:
@@ -182,23 +243,23 @@ def _from_json_item(item: dict[str, Any], feed_link: str, tz: tzinfo) -> Upstrea
         content = str(item["content_html"])
     else:
         content = text_to_html(str(item.get("content_text") or item.get("summary") or ""))
-    body = sanitize(content, link or feed_link) if content else ""
-    title = _title(str(item.get("title") or ""), False, body)
+    body, content_cut = _body(content, link or feed_link)
+    title, title_cut = _title(str(item.get("title") or ""), False, body)
     if not title:
         return None
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
-    names = [one_line(str(a.get("name") or "")) for a in authors if isinstance(a, dict)]
+    names = [_name(a.get("name")) for a in authors if isinstance(a, dict)]
     attachments = item.get("attachments")
     if not isinstance(attachments, list):
         attachments = []
     return UpstreamEntry(
-        upstream_id=one_line(str(item.get("id") or "")) or None,
+        upstream_id=_identity(item.get("id")),
         link=link,
         title=title,
         html=body,
-        published=parse_feed_date(_string(item.get("date_published")), None, tz),
-        updated=parse_feed_date(_string(item.get("date_modified")), None, tz),
-        author=", ".join(name for name in names if name) or None,
+        published=parse_feed_date(_string(item.get("date_published")), tz),
+        updated=parse_feed_date(_string(item.get("date_modified")), tz),
+        author=_name(", ".join(name for name in names if name)),
         categories=_names(str(tag) for tag in item.get("tags") or [] if isinstance(tag, str | int)),
         enclosures=_enclosures(
             [
@@ -208,16 +269,17 @@ def _from_json_item(item: dict[str, Any], feed_link: str, tz: tzinfo) -> Upstrea
             ],
             link or feed_link,
         ),
+        cut=content_cut or title_cut,
     )
 
 
-def _title(value: str, is_html: bool, body: str) -> str:
-    """Plain text on one line; an entry without a title is named by the start of its text."""
+def _title(value: str, is_html: bool, body: str) -> tuple[str, bool]:
+    """Plain text on one line, and whether it was cut to MAX_TITLE_CHARS; an entry without
+    a title is named by the start of its text."""
     title = _plain_text(value, is_html)
     if title:
-        return title
-    text = html_to_text(body)
-    return text if len(text) <= TITLE_FROM_TEXT else text[:TITLE_FROM_TEXT].rstrip() + "…"
+        return truncate(title, MAX_TITLE_CHARS), len(title) > MAX_TITLE_CHARS
+    return truncate(html_to_text(body), TITLE_FROM_TEXT), False
 
 
 def _plain_text(value: str, is_html: bool) -> str:
@@ -231,12 +293,14 @@ def _is_html(detail: Mapping[str, str] | None) -> bool:
 
 
 def _absolute_http(url: object, base: str) -> str | None:
-    """An absolute http(s) URL, or None: javascript:, data: and the like are dropped."""
-    if not isinstance(url, str) or not url.strip():
+    """An absolute http(s) URL, or None: javascript:, data:, hostless and over-long URLs are dropped."""
+    if not isinstance(url, str) or not url.strip() or len(url) > MAX_URL_CHARS:
         return None
-    absolute = urljoin(base, url.strip())
-    parts = urlsplit(absolute)
-    return absolute if parts.scheme in ("http", "https") and parts.netloc else None
+    try:
+        absolute = urljoin(base, one_line(url))
+    except ValueError:  # an invalid IPv6 host
+        return None
+    return absolute if len(absolute) <= MAX_URL_CHARS and is_http_url(absolute) else None
 
 
 def _enclosures(items: Iterable[tuple[object, object, object]], base: str) -> tuple[Enclosure, ...]:
@@ -245,14 +309,20 @@ def _enclosures(items: Iterable[tuple[object, object, object]], base: str) -> tu
         absolute = _absolute_http(url, base)
         if absolute is None:
             continue
-        size = int(length) if isinstance(length, int | str) and str(length).isdigit() else None
-        kind = one_line(media_type) if isinstance(media_type, str) and media_type.strip() else None
+        digits = str(length) if isinstance(length, int | str) else ""
+        size = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 18 else None
+        kind = _name(media_type) if isinstance(media_type, str) else None
         found.append(Enclosure(absolute, kind, size))
-    return tuple({enclosure.url: enclosure for enclosure in found}.values())
+    return tuple({enclosure.url: enclosure for enclosure in found}.values())[:MAX_ENCLOSURES]
+
+
+def _name(value: object) -> str | None:
+    """A one-line name (an author, a category, a media type), cut to MAX_NAME_CHARS."""
+    return truncate(one_line(value), MAX_NAME_CHARS) or None if isinstance(value, str) else None
 
 
 def _names(values: Iterable[str | None]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(name for name in (one_line(v or "") for v in values) if name))
+    return tuple(dict.fromkeys(name for name in map(_name, values) if name))
 
 
 def _string(value: object) -> str | None:

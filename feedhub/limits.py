@@ -1,0 +1,40 @@
+"""Every bound feedhub puts on what it reads, in one place (the README's "Limits and safety" lists them).
+
+Input is hostile until proven otherwise: an upstream feed, a post file, a config file
+and an HTTP request may each be built to exhaust memory, time or disk. These numbers
+keep one bad item from costing more than a bounded share of any of them.
+"""
+
+from __future__ import annotations
+
+MIB = 1024 * 1024
+
+# ---- one upstream entry, as it becomes a post -------------------------------------------------
+MAX_TITLE_CHARS = 1_000  # longer titles are cut (at a sentence end or a space, with "…")
+MAX_CONTENT_BYTES = 1 * MIB  # sanitized HTML (UTF-8); longer content is cut at a tag boundary
+MAX_NAME_CHARS = 200  # an author's name, a category or media type: cut beyond
+MAX_URL_CHARS = 4_000  # a link or enclosure URL longer than this is dropped
+MAX_IDENTITY_CHARS = 1_000  # an upstream id longer than this is identified by its hash
+MAX_ENCLOSURES = 20  # attachments kept per entry
+
+# ---- upstream documents -----------------------------------------------------------------------
+MAX_FEED_BYTES = 50 * MIB  # the most a source's max_bytes may allow (the default is 10 MiB)
+MAX_ENTITY_CHARS = 8  # an entity declared in a feed's DOCTYPE is kept only if this short (&nbsp;)
+MAX_REDIRECTS = 5
+
+# ---- post files and YAML ----------------------------------------------------------------------
+# A larger post file is skipped and reported, never read. The aggregator's posts stay well under:
+# content of 1 MiB grows at most 5× when written (a line break inside <pre> becomes &#10;).
+MAX_POST_BYTES = 8 * MIB
+MAX_CONFIG_BYTES = 16 * MIB  # feedhub.yaml, sources.yaml
+MAX_YAML_DEPTH = 100  # levels of [ ] and { } nesting
+MAX_FRONT_MATTER_NODES = 10_000  # values in one post's front matter, each alias counted per use
+MAX_CONFIG_NODES = 1_000_000  # the same, in a config file
+
+# ---- messages ---------------------------------------------------------------------------------
+MAX_QUOTED_CHARS = 120  # of a value quoted in an error or warning
+
+# ---- the HTTP server (feedhub serve) ----------------------------------------------------------
+REQUEST_HEAD_TIMEOUT = 10.0  # seconds a client has to send a whole request line and headers
+KEEPALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
+MAX_CONNECTIONS_PER_WORKER = 1_000  # open connections a web worker holds at once (idle ones included)

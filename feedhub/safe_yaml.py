@@ -1,0 +1,116 @@
+"""YAML read with bounds, for front matter and config files alike.
+
+PyYAML's safe loader still lets a document do harm: a few hundred bytes of aliases
+expand into billions of nodes for whoever walks the value, deep flow nesting crashes
+libyaml's composer (a segmentation fault, past about 50,000 levels), and values such as
+``2022-02-30`` or a 5,000-digit integer raise plain ValueErrors from the constructor.
+Here the document is composed first, measured (nesting, nodes with every alias counted
+each time it is used) and only then built; every failure is a :class:`YamlError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from feedhub.limits import MAX_YAML_DEPTH
+from feedhub.text import quoted
+
+
+class YamlError(yaml.YAMLError):
+    """A document that cannot be read; ``str()`` says where and why."""
+
+
+def load_yaml(text: str, max_nodes: int, first_line: int = 1) -> Any:
+    """The value of a one-document YAML text, or YamlError (lines counted from ``first_line``)."""
+    depth = flow_depth(text)
+    if depth > MAX_YAML_DEPTH:
+        raise YamlError(f"nests {depth} levels deep (at most {MAX_YAML_DEPTH})")
+    loader = yaml.CSafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            raise YamlError(yaml_problem(exc, first_line)) from None
+        if node is None:
+            return None
+        expanded = expanded_size(node, max_nodes)
+        if expanded > max_nodes:
+            raise YamlError(f"expands to more than {max_nodes:,} values (through aliases)")
+        try:
+            return loader.construct_document(node)
+        except yaml.YAMLError as exc:
+            raise YamlError(yaml_problem(exc, first_line)) from None
+        except Exception as exc:  # the constructors' own ValueError, OverflowError, ...
+            raise YamlError(f"a value cannot be read: {quoted(str(exc))}") from None
+    finally:
+        loader.dispose()
+
+
+def yaml_problem(exc: yaml.YAMLError, first_line: int = 1) -> str:
+    """Where and what: 'line 3, column 7: found character ...' (lines counted from ``first_line``)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return str(problem)
+    return f"line {mark.line + first_line}, column {mark.column + 1}: {problem}"
+
+
+def flow_depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest outside quoted scalars: an upper bound of the composer's depth."""
+    depth = deepest = 0
+    quote = ""
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def expanded_size(root: yaml.Node, limit: int) -> int:
+    """Nodes of the built value, an alias counted once per use; stops counting past ``limit``.
+
+    Each distinct node is measured once (its size remembered), so this is linear in the
+    document, however many times its aliases multiply it. A node that contains itself
+    expands without end.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[key] = min(total, limit + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            return limit + 1  # recursive: `&a [*a]`
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
