@@ -376,7 +376,7 @@ def test_permanent_redirects_are_followed_from_then_on(agg: Aggregation) -> None
     assert agg.poll("t").state.current_url is None
     # a new url in sources.yaml starts over
     agg.configure({"id": "up", "url": agg.upstream.url("/temp")})
-    assert agg.state.source("up", agg.upstream.url("/temp")).current_url is None
+    assert agg.state.source("up", agg.upstream.url("/temp"), lambda: None).current_url is None
 
 
 @pytest.mark.parametrize(

@@ -330,9 +330,12 @@ def _string(value: object) -> str | None:
 
 
 def entry_date(entry: UpstreamEntry, first_seen: float, tz: tzinfo) -> datetime:
-    """The date a post gets: the entry's own, unless it has none or it is over a day ahead."""
-    now = datetime.fromtimestamp(first_seen, tz)
+    """The date a post gets: the entry's own, unless it has none that can be believed."""
+    return own_date(entry, first_seen) or datetime.fromtimestamp(first_seen, tz)
+
+
+def own_date(entry: UpstreamEntry, first_seen: float) -> datetime | None:
+    """The entry's own date, unless it is over a day ahead or before 1970 (no feed is older:
+    such a date is a placeholder, like the year 0001 some generators write)."""
     own = entry.published or entry.updated
-    if own is None or own.timestamp() > first_seen + 86400:
-        return now
-    return own
+    return own if own is not None and 0 <= own.timestamp() <= first_seen + 86400 else None

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, identities
+from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, identities, own_date
 from feedhub.aggregator.sources import Source
 from feedhub.aggregator.state import SeenEntry, StateStore
 from feedhub.config import Config
+from feedhub.dates import format_date
 from feedhub.i18n import labels
 from feedhub.index import Index
 from feedhub.posts import format_post, fsync_folder, read_post_file, write_atomically
@@ -51,6 +52,13 @@ class _Batch:
 
 
 @dataclass(frozen=True)
+class FirstPoll:
+    """How a source's first poll chooses entries, as its state recorded when it was made."""
+
+    resume_after: float | None  # the state was lost: entries dated from then on; None: a new source
+
+
+@dataclass(frozen=True)
 class _Candidate:
     entry: UpstreamEntry
     identity: str
@@ -66,7 +74,12 @@ class Merger:
         self.urls = SiteUrls(config.base_url)
         self.text = labels(config.language)
 
-    def merge(self, source: Source, feed: ParsedFeed, first_poll: bool) -> MergeCounts:
+    def merge(self, source: Source, feed: ParsedFeed, first_poll: FirstPoll | None) -> MergeCounts:
+        """Merge a feed's entries; ``first_poll`` says how a source's first poll chooses them.
+
+        Whatever happens part-way (kill -9, a full disk), what was written is recorded and
+        indexed, and what was not is offered again by the next poll, which decides alike.
+        """
         now = self.clock()
         candidates = [
             _Candidate(entry, identity, entry_date(entry, now, source.timezone))
@@ -76,7 +89,31 @@ class Merger:
         candidates.sort(key=lambda candidate: candidate.date, reverse=True)
         counts = MergeCounts()
         batch = _Batch()
-        new: list[_Candidate] = []
+        try:
+            ranked = self._known(source, feed, candidates, counts, batch)
+            new = [candidate for _, candidate in ranked]
+            if first_poll is not None:
+                new, held_back = self._first_poll(source, first_poll, ranked, now)
+                for candidate in held_back:
+                    batch.seen.append(self._record(source, candidate, None, now))  # seen, and never merged
+                counts.held_back = len(held_back)
+            for candidate in reversed(new):  # oldest first, so the files appear in order
+                self._write_new(source, feed, candidate, now, batch)
+                counts.new += 1
+        finally:
+            self._record_batch(batch)
+        return counts
+
+    def _known(
+        self,
+        source: Source,
+        feed: ParsedFeed,
+        candidates: list[_Candidate],
+        counts: MergeCounts,
+        batch: _Batch,
+    ) -> list[tuple[int, _Candidate]]:
+        """Update what was merged before; the new entries, each with its rank among the accepted ones."""
+        new: list[tuple[int, _Candidate]] = []
         handled: set[str] = set()
         for candidate in candidates[: source.max_entries]:
             if candidate.identity in handled:
@@ -91,38 +128,36 @@ class Merger:
             elif outcome == "unchanged":
                 counts.unchanged += 1
             else:
-                new.append(candidate)
-        if first_poll:
-            new, held_back = self._first_poll(source, new)
-            for candidate in held_back:
-                batch.seen.append(self._record(source, candidate, None, now))  # seen, and never merged
-            counts.held_back = len(held_back)
-        for candidate in reversed(new):  # oldest first, so the files appear in order
-            self._write_new(source, feed, candidate, now, batch)
-            counts.new += 1
+                new.append((len(handled) - counts.filtered - 1, candidate))
+        return new
+
+    def _record_batch(self, batch: _Batch) -> None:
+        """Count what was written as merged, once it is on disk, and publish it."""
         if batch.written:
-            fsync_folder(self.config.posts_dir)  # the files are on disk before they count as merged
+            fsync_folder(self.config.posts_dir)
         self.state.remember(batch.seen)
         if batch.written:
             self.index.sync_paths(batch.written)  # published now, not when a watcher gets to it
-        return counts
 
-    def _first_poll(self, source: Source, new: list[_Candidate]) -> tuple[list[_Candidate], list[_Candidate]]:
+    def _first_poll(
+        self, source: Source, first_poll: FirstPoll, new: list[tuple[int, _Candidate]], now: float
+    ) -> tuple[list[_Candidate], list[_Candidate]]:
         """(merged, held back) on a source's first poll, so that adding it does not flood the feeds.
 
-        A new source adds its `backfill` newest entries. A source that has posts already
-        (its state was lost) adds only entries dated after its newest post: an undated
-        one may be years old, so it is held back too.
+        A new source adds its `backfill` newest entries: ranked among all it lists, merged
+        or not, so a retry after a crash completes the same choice instead of taking more.
+        A source whose state was lost adds only entries dated from its newest post then on
+        (an undated one may be years old, so it is held back too).
         """
-        newest = self.index.newest_source_post(source.id)
-        if newest is None:
-            return new[: source.backfill], new[source.backfill :]
         merged: list[_Candidate] = []
         held_back: list[_Candidate] = []
-        for candidate in new:
-            entry = candidate.entry
-            is_newer = (entry.published or entry.updated) is not None and candidate.date.timestamp() > newest
-            (merged if is_newer else held_back).append(candidate)
+        for rank, candidate in new:
+            if first_poll.resume_after is None:
+                chosen = rank < source.backfill
+            else:
+                dated = own_date(candidate.entry, now) is not None
+                chosen = dated and candidate.date.timestamp() >= first_poll.resume_after
+            (merged if chosen else held_back).append(candidate)
         return merged, held_back
 
     def _merge_known(
@@ -162,7 +197,7 @@ class Merger:
     ) -> None:
         date = candidate.date.astimezone(self.config.timezone)
         short = hashlib.sha1(f"{source.id}\x00{candidate.identity}".encode()).hexdigest()[:10]
-        path = f"{date:%Y-%m-%d}-{short}.md"
+        path = f"{format_date(date)[:10]}-{short}.md"  # strftime writes year 1 as "1"
         write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
         batch.written.append(path)
         batch.seen.append(self._record(source, candidate, path, now))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ from datetime import datetime
 from feedhub import __version__
 from feedhub.aggregator.entries import ParseError, parse_feed
 from feedhub.aggregator.fetch import Fetcher, FetchError
-from feedhub.aggregator.merge import MergeCounts, Merger
+from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
 from feedhub.aggregator.sources import Source
 from feedhub.aggregator.state import Outcome, SourceState, StateStore
 from feedhub.config import Config
 from feedhub.index import Index
+from feedhub.text import quoted
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ class PollReport:
     result: str  # new | updated | unchanged | not-modified | error | gone
     reason: str | None
     counts: MergeCounts | None
-    state: SourceState
+    state: SourceState | None  # None when even recording the poll failed
 
     @property
     def failed(self) -> bool:
@@ -56,29 +58,45 @@ class Poller:
         fetcher: Fetcher | None = None,
     ) -> None:
         self.state = state
+        self.index = index
         self.clock = clock
         self.fetcher = fetcher or Fetcher(user_agent(config), clock)
         self.merger = Merger(config, index, state, clock)
 
     def poll(self, source: Source) -> PollReport:
-        current = self.state.source(source.id, source.url)
+        """Poll once; whatever fails is this source's error, with a reason, and never raises."""
+        try:
+            return self._poll(source)
+        except Exception as exc:  # the state store itself failed: the report still says so
+            log.exception("source %s: the poll could not be recorded", source.id)
+            return PollReport(source.id, "error", f"cannot record the poll: {_failure(exc)}", None, None)
+
+    def _poll(self, source: Source) -> PollReport:
+        current = self.state.source(source.id, source.url, lambda: self.index.newest_source_post(source.id))
         if current.gone:
             # Nothing is fetched: a 410 stands until `feedhub enable` (or a new url).
             return PollReport(source.id, "gone", current.reason, None, current)
+        retry_at = None
         try:
             outcome, counts = self._fetch_and_merge(source, current)
         except FetchError as exc:
             outcome, counts = Outcome("gone" if exc.gone else "error", exc.reason), None
             retry_at = exc.retry_at
         except ParseError as exc:
-            outcome, counts, retry_at = Outcome("error", str(exc)), None, None
-        else:
-            retry_at = None
+            outcome, counts = Outcome("error", str(exc)), None
+        except OSError as exc:  # a full or read-only disk: the posts cannot be written
+            where = f" {exc.filename}" if exc.filename else ""
+            outcome, counts = Outcome("error", f"cannot write the posts{where}: {exc.strerror or exc}"), None
+        except sqlite3.Error as exc:
+            outcome, counts = Outcome("error", f"the index failed: {_failure(exc)}"), None
+        except Exception as exc:  # a bug met on hostile input: this source fails, the others go on
+            log.exception("source %s: the poll failed unexpectedly", source.id)
+            outcome, counts = Outcome("error", f"unexpected error: {_failure(exc)}"), None
         now = self.clock()
         next_poll = self._next_poll(source, current, outcome, now, retry_at)
         state = self.state.record(source.id, outcome, now, next_poll)
         report = PollReport(source.id, outcome.result, outcome.reason, counts, state)
-        _log(source, report)
+        _log(source, report, state)
         return report
 
     def _fetch_and_merge(self, source: Source, current: SourceState) -> tuple[Outcome, MergeCounts | None]:
@@ -94,7 +112,8 @@ class Poller:
         if fetched.not_modified:
             return Outcome("not-modified", validators=fetched.validators, moved_to=moved_to), None
         feed = parse_feed(fetched.body or b"", fetched.headers, fetched.url, source.timezone)
-        counts = self.merger.merge(source, feed, first_poll=not current.polled)
+        first_poll = None if current.polled else FirstPoll(current.resume_after)
+        counts = self.merger.merge(source, feed, first_poll)
         result = "new" if counts.new else "updated" if counts.updated else "unchanged"
         outcome = Outcome(
             result,
@@ -123,8 +142,11 @@ def jitter(interval: int) -> float:
     return random.uniform(0, min(interval / 10, 60))
 
 
-def _log(source: Source, report: PollReport) -> None:
-    state = report.state
+def _failure(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {quoted(str(exc))}"
+
+
+def _log(source: Source, report: PollReport, state: SourceState) -> None:
     when = (
         datetime.fromtimestamp(state.next_poll).astimezone().strftime("%H:%M:%S") if state.next_poll else "-"
     )

@@ -187,7 +187,7 @@ class PollScheduler:
             # A bug must not kill the job: log it, try again at the next interval.
             log.exception("source %s: the poll failed unexpectedly", source_id)
             return
-        next_poll = report.state.next_poll or self.clock() + source.interval
+        next_poll = (report.state and report.state.next_poll) or self.clock() + source.interval
         with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
             self.scheduler.modify_job(source_id, next_run_time=_utc(next_poll))
 

@@ -9,12 +9,15 @@ but never merged; merged entries are still found through the posts' front matter
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from feedhub.aggregator.fetch import Validators
 from feedhub.db import Database, run_script
+from feedhub.errors import FeedhubError
 
 STATE_FILE = "aggregator.sqlite3"
 
@@ -36,7 +39,8 @@ CREATE TABLE IF NOT EXISTS sources (
     errors INTEGER NOT NULL DEFAULT 0,
     next_poll REAL,
     gone INTEGER NOT NULL DEFAULT 0,
-    polled INTEGER NOT NULL DEFAULT 0  -- 1 once a poll got the feed: backfill applies before
+    polled INTEGER NOT NULL DEFAULT 0, -- 1 once a poll got the feed: backfill applies before
+    resume_after REAL                  -- the state was lost: the first poll merges entries from then on
 );
 CREATE TABLE IF NOT EXISTS seen (
     source TEXT NOT NULL,
@@ -50,6 +54,9 @@ CREATE TABLE IF NOT EXISTS seen (
 );
 CREATE INDEX IF NOT EXISTS seen_by_link ON seen (source, link, title);
 """
+SCHEMA_VERSION = 2
+# What each version adds to the one before (the state is not derived from anything: never dropped).
+_MIGRATIONS = {2: "ALTER TABLE sources ADD COLUMN resume_after REAL"}
 
 
 _SOURCE_COLUMNS = (
@@ -70,6 +77,7 @@ _SOURCE_COLUMNS = (
     "next_poll",
     "gone",
     "polled",
+    "resume_after",
 )
 _SELECT_SOURCE = f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources"
 
@@ -92,6 +100,9 @@ class SourceState:
     next_poll: float | None
     gone: bool
     polled: bool
+    # Set when this state was made for a source that already had posts (its state was lost or its
+    # URL changed): the first poll merges only entries dated from then on, however often it is retried.
+    resume_after: float | None
 
     @property
     def url(self) -> str:
@@ -136,18 +147,43 @@ class StateStore:
         self._conn = self._db.conn
         self._transaction = self._db.transaction
         with self._transaction() as conn:
-            run_script(conn, _SCHEMA)
+            self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create the tables, or bring older ones up to this version (never drop what they hold)."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise FeedhubError(
+                f"{self._db.path}: from a newer feedhub (schema {version}, this one reads {SCHEMA_VERSION})"
+            )
+        if version == 0:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name='sources'").fetchone():
+                version = 1  # made before versions were recorded
+            else:
+                run_script(conn, _SCHEMA)
+                version = SCHEMA_VERSION
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute(_MIGRATIONS[step])
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # ---- sources ----------------------------------------------------------------------
 
-    def source(self, source_id: str, config_url: str) -> SourceState:
-        """The state of a source; fresh when it is new or its configured URL changed."""
+    def source(self, source_id: str, config_url: str, newest_post: Callable[[], float | None]) -> SourceState:
+        """The state of a source; fresh when it is new or its configured URL changed.
+
+        A fresh state of a source that has posts already (``newest_post``, asked only then)
+        records when its newest post was published, in the same transaction: every retry of
+        an interrupted first poll then decides alike.
+        """
         with self._transaction() as conn:
             row = conn.execute(f"{_SELECT_SOURCE} WHERE id=?", (source_id,)).fetchone()
             if row is None or row[1] != config_url:
                 # A new URL is a new feed: forget redirects, validators, errors and a 410.
                 conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
-                conn.execute("INSERT INTO sources (id, config_url) VALUES (?, ?)", (source_id, config_url))
+                conn.execute(
+                    "INSERT INTO sources (id, config_url, resume_after) VALUES (?, ?, ?)",
+                    (source_id, config_url, newest_post()),
+                )
                 row = conn.execute(f"{_SELECT_SOURCE} WHERE id=?", (source_id,)).fetchone()
         return _source_state(row)
 
