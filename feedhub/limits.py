@@ -35,6 +35,8 @@ MAX_CONFIG_NODES = 1_000_000  # the same, in a config file
 MAX_QUOTED_CHARS = 120  # of a value quoted in an error or warning
 
 # ---- the HTTP server (feedhub serve) ----------------------------------------------------------
-REQUEST_HEAD_TIMEOUT = 10.0  # seconds a client has to send a whole request line and headers
+REQUEST_HEAD_TIMEOUT = 10.0  # seconds a client has to send a whole request (line, headers and body)
+MAX_REQUEST_HEAD_BYTES = 64 * 1024  # request line and headers
+MAX_REQUEST_BODY_BYTES = 64 * 1024  # feedhub takes no uploads; a form is far smaller
 KEEPALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
 MAX_CONNECTIONS_PER_WORKER = 1_000  # open connections a web worker holds at once (idle ones included)

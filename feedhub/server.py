@@ -8,6 +8,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from feedhub.config import load_config
+from feedhub.limits import KEEPALIVE_SECONDS, MAX_CONNECTIONS_PER_WORKER
 from feedhub.web import create_app
 
 
@@ -32,7 +33,10 @@ def serve(config_path: Path, host: str, port: int, workers: int, threads: int, a
         "bind": bind,
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        # Slow and idle clients wait in each worker's event loop, not in its threads.
+        "worker_class": "feedhub.worker.BufferingThreadWorker",
+        "worker_connections": MAX_CONNECTIONS_PER_WORKER,
+        "keepalive": KEEPALIVE_SECONDS,
         "accesslog": "-" if access_log else None,
         "proc_name": "feedhub",
         "control_socket_disable": True,

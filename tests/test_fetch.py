@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from feedhub.addresses import AddressPolicy, origin
 from feedhub.aggregator.fetch import Fetcher, FetchError, Validators
 from tests.helpers import FrozenClock, free_port
 from tests.upstream import Response, Upstream, gzipped
@@ -27,7 +28,7 @@ NO_VALIDATORS = Validators()
 def fetch(
     fetcher: Fetcher, url: str, validators: Validators = NO_VALIDATORS, timeout: float = 5, limit: int = LIMIT
 ):
-    return fetcher.fetch(url, validators, timeout, limit)
+    return fetcher.fetch(url, validators, timeout, limit, AddressPolicy(origin(url)))  # trusted as written
 
 
 def test_conditional_get_round_trip(fetcher: Fetcher, upstream: Upstream) -> None:

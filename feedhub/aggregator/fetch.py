@@ -8,20 +8,27 @@ operator can read.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from feedhub.addresses import AddressPolicy, AddressRefused, refusal
 from feedhub.errors import FeedhubError
+from feedhub.limits import MAX_REDIRECTS
+from feedhub.urls import is_http_url
 
-MAX_REDIRECTS = 5
 PERMANENT = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONNECT_TIMEOUT = 10.0
@@ -73,21 +80,30 @@ class Fetcher:
         self.clock = clock
         self._local = threading.local()
 
-    def fetch(self, url: str, validators: Validators, timeout: float, max_bytes: int) -> Fetched:
+    def fetch(
+        self, url: str, validators: Validators, timeout: float, max_bytes: int, policy: AddressPolicy
+    ) -> Fetched:
+        """GET ``url``; every connection (redirects included) obeys the address policy."""
         if url.startswith("file:"):
             return _fetch_file(url, validators, max_bytes)
-        return self._fetch_http(url, validators, timeout, max_bytes)
+        return self._fetch_http(url, validators, timeout, max_bytes, policy)
 
-    def _session(self) -> requests.Session:
+    def _session(self, guarded: bool) -> requests.Session:
         # One session per thread: requests' sessions are not thread-safe, but keep-alive helps.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
+        # A guarded one connects to public addresses only.
+        sessions: dict[bool, requests.Session] = self._local.__dict__.setdefault("sessions", {})
+        if guarded not in sessions:
+            session = sessions[guarded] = requests.Session()
             session.headers.update({"User-Agent": self.user_agent, "Accept": ACCEPT})
             session.trust_env = False  # no proxies or .netrc picked up from the environment
-        return session
+            if guarded:
+                session.mount("http://", _PublicOnlyAdapter())
+                session.mount("https://", _PublicOnlyAdapter())
+        return sessions[guarded]
 
-    def _fetch_http(self, url: str, validators: Validators, timeout: float, max_bytes: int) -> Fetched:
+    def _fetch_http(
+        self, url: str, validators: Validators, timeout: float, max_bytes: int, policy: AddressPolicy
+    ) -> Fetched:
         headers = {}
         if validators.etag:
             headers["If-None-Match"] = validators.etag
@@ -96,13 +112,21 @@ class Fetcher:
         # `timeout` bounds each wait; this bounds the whole download (a server sending a byte a second).
         deadline = time.monotonic() + TOTAL_TIMEOUT_FACTOR * timeout
         current, permanent, moving = url, None, True
-        for _hop in range(MAX_REDIRECTS + 1):
-            response = self._get(current, headers, timeout)
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                response = self._get(current, headers, timeout, policy.guards(current))
+            except FetchError as exc:
+                if not hop:
+                    raise
+                raise FetchError(f"redirected to {current}: {exc.reason}", exc.status) from None
             with response:
                 if response.status_code not in REDIRECTS or "location" not in response.headers:
                     return self._answer(response, current, permanent, validators, max_bytes, deadline)
-                target = urljoin(current, response.headers["location"])
-                if urlsplit(target).scheme not in ("http", "https"):
+                try:
+                    target = urljoin(current, response.headers["location"])
+                except ValueError:
+                    target = response.headers["location"]
+                if not is_http_url(target):
                     raise FetchError(f"redirected to a non-HTTP URL: {target}", response.status_code)
                 # Only an unbroken chain of permanent redirects from the start moves the feed.
                 moving = moving and response.status_code in PERMANENT
@@ -111,9 +135,9 @@ class Fetcher:
                 current = target
         raise FetchError(f"more than {MAX_REDIRECTS} redirects (last to {current})")
 
-    def _get(self, url: str, headers: dict[str, str], timeout: float) -> requests.Response:
+    def _get(self, url: str, headers: dict[str, str], timeout: float, guarded: bool) -> requests.Response:
         try:
-            return self._session().get(
+            return self._session(guarded).get(
                 url, headers=headers, timeout=(CONNECT_TIMEOUT, timeout), stream=True, allow_redirects=False
             )
         except requests.Timeout:
@@ -202,6 +226,66 @@ def _fetch_file(url: str, validators: Validators, max_bytes: int) -> Fetched:
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror}") from None
     return Fetched(200, body, {}, url, None, Validators(etag=etag))
+
+
+class _PublicOnly:
+    """A urllib3 connection that resolves its host itself and connects only to public addresses:
+    the address policy holds for the address connected to, whatever DNS answers next time."""
+
+    _dns_host: str
+    port: int
+    timeout: Any
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        host = self._dns_host.strip("[]")
+        refused: list[str] = []
+        last_error: OSError | None = None
+        for family, kind, protocol, _name, address in socket.getaddrinfo(
+            host, self.port, 0, socket.SOCK_STREAM
+        ):
+            reason = refusal(str(address[0]))
+            if reason:
+                refused.append(reason)
+                continue
+            sock = socket.socket(family, kind, protocol)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                if isinstance(self.timeout, int | float):  # else urllib3's "default" sentinel
+                    sock.settimeout(self.timeout)
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                last_error = exc
+                continue
+            return sock
+        if last_error is not None:
+            raise last_error
+        hint = "allow_private_addresses: true allows it"
+        raise AddressRefused(f"{host}: {'; '.join(dict.fromkeys(refused))} ({hint})")
+
+
+class _PublicOnlyHTTPConnection(_PublicOnly, HTTPConnection):
+    pass
+
+
+class _PublicOnlyHTTPSConnection(_PublicOnly, HTTPSConnection):
+    pass
+
+
+class _PublicOnlyHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PublicOnlyHTTPConnection
+
+
+class _PublicOnlyHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PublicOnlyHTTPSConnection
+
+
+class _PublicOnlyAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _PublicOnlyHTTPPool, "https": _PublicOnlyHTTPSPool}
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from feedhub import __version__
+from feedhub.addresses import AddressPolicy, origin
 from feedhub.aggregator.entries import ParseError, parse_feed
 from feedhub.aggregator.fetch import Fetcher, FetchError
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
@@ -100,7 +101,10 @@ class Poller:
         return report
 
     def _fetch_and_merge(self, source: Source, current: SourceState) -> tuple[Outcome, MergeCounts | None]:
-        fetched = self.fetcher.fetch(current.url, current.validators, source.timeout, source.max_bytes)
+        policy = AddressPolicy(origin(source.url), source.allow_private_addresses)
+        fetched = self.fetcher.fetch(
+            current.url, current.validators, source.timeout, source.max_bytes, policy
+        )
         moved_to = fetched.permanent_url
         if moved_to:
             log.warning(

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from feedhub.config import Config, MappingReader, read_yaml_mapping
 from feedhub.errors import ConfigError
+from feedhub.limits import MAX_FEED_BYTES
+from feedhub.text import quoted
 
 MIN_INTERVAL = 60
 MAX_INTERVAL = 7 * 86400
@@ -35,6 +37,7 @@ _SOURCE_KEYS = (
     "timezone",
     "timeout",
     "max_bytes",
+    "allow_private_addresses",
 )
 _DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in ("id", "url"))
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -57,6 +60,7 @@ class Source:
     timezone: ZoneInfo  # for upstream dates without an offset
     timeout: float  # seconds to wait for the server (connect, and between bytes)
     max_bytes: int  # response size cap, after decompression
+    allow_private_addresses: bool  # may redirects lead to loopback, private or link-local addresses
 
     @property
     def is_file(self) -> bool:
@@ -111,7 +115,7 @@ def load_sources(config: Config) -> tuple[Source, ...]:
 class _SourceReader(MappingReader):
     def __init__(self, path: Path, raw: dict[Any, Any], position: int, config: Config) -> None:
         name = raw.get("id")
-        label = f"source {name!r}" if isinstance(name, str) and name else f"sources[{position}]"
+        label = f"source {quoted(name)}" if isinstance(name, str) and name else f"sources[{position}]"
         super().__init__(path, raw, _SOURCE_KEYS, f"{label}: ")
         self.config = config
 
@@ -134,7 +138,10 @@ class _SourceReader(MappingReader):
             backfill=self.integer("backfill", default=10, low=0, high=10_000),
             timezone=self.timezone("timezone", self.config.timezone.key),
             timeout=float(self.integer("timeout", default=30, low=1, high=600)),
-            max_bytes=self.integer("max_bytes", default=DEFAULT_MAX_BYTES, low=1024, high=1024**3),
+            max_bytes=self.integer("max_bytes", default=DEFAULT_MAX_BYTES, low=1024, high=MAX_FEED_BYTES),
+            allow_private_addresses=self.flag(
+                "allow_private_addresses", default=self.config.allow_private_addresses
+            ),
         )
 
     def _url(self) -> str:
@@ -143,26 +150,28 @@ class _SourceReader(MappingReader):
         try:
             parts.port  # noqa: B018 - urlsplit checks the port only when asked
         except ValueError:
-            raise self.fail("url", f"has an invalid port: {url!r}") from None
+            raise self.fail("url", f"has an invalid port: {quoted(url)}") from None
         if parts.scheme in ("http", "https") and parts.hostname:
             return url
         if parts.scheme == "file":
             # file:///absolute/path, or file:relative/path from the sources file's folder
             if parts.netloc not in ("", "localhost"):
-                raise self.fail("url", f"a file URL names a local path (file:///path), got {url!r}")
+                raise self.fail("url", f"a file URL names a local path (file:///path), got {quoted(url)}")
             folder = self.path.resolve().parent
             return (folder / parts.path).resolve().as_uri()
-        raise self.fail("url", f"must be an http(s) URL or a file: path, got {url!r}")
+        raise self.fail("url", f"must be an http(s) URL or a file: path, got {quoted(url)}")
 
     def _interval(self) -> int:
         value = self.raw.get("interval", "30m")
         match = _INTERVAL.match(str(value).strip().replace(" ", "")) if isinstance(value, str) else None
         if not match or not any(match.groups()):
-            raise self.fail("interval", f"must be a duration like '15m', '2h' or '1h30m', got {value!r}")
+            raise self.fail(
+                "interval", f"must be a duration like '15m', '2h' or '1h30m', got {quoted(value)}"
+            )
         days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
         total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
         if not MIN_INTERVAL <= total <= MAX_INTERVAL:
-            raise self.fail("interval", f"must be between 1m and 7d, got {value!r}")
+            raise self.fail("interval", f"must be between 1m and 7d, got {quoted(value)}")
         return total
 
     def _patterns(self, key: str) -> tuple[re.Pattern[str], ...]:
@@ -177,7 +186,7 @@ class _SourceReader(MappingReader):
             try:
                 patterns.append(re.compile(item[1:-1] if is_regex else re.escape(item), re.IGNORECASE))
             except re.error as exc:
-                raise self.fail(key, f"{item!r} is not a valid regular expression: {exc}") from None
+                raise self.fail(key, f"{quoted(item)} is not a valid regular expression: {exc}") from None
         return tuple(patterns)
 
 
