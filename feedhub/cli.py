@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     poll.add_argument("--jobs", type=int, default=8, help="sources polled at the same time (default: 8)")
     poll.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # `feedhub serve`'s own poller
+    poll.add_argument("--parent-sync", help=argparse.SUPPRESS)  # the full sync `feedhub serve` made
     poll.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
     poll.set_defaults(command=_poll)
 
@@ -143,9 +144,18 @@ def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
         counts["scheduled"],
         len(skipped),
     )
-    poller = _start_poller_process(config, args.log_level) if args.scheduler else None
+    synced = index.full_sync_stamp()  # the workers and the poller need no sync of their own after it
+    poller = _start_poller_process(config, args.log_level, synced) if args.scheduler else None
     try:
-        serve(config.path, args.host, args.port, args.workers, args.threads, args.access_log)
+        serve(
+            config.path,
+            args.host,
+            args.port,
+            args.workers,
+            args.threads,
+            args.access_log,
+            parent_sync=synced,
+        )
     finally:
         if poller is not None:
             poller.terminate()
@@ -156,13 +166,14 @@ def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
     return 0
 
 
-def _start_poller_process(config: Config, log_level: str) -> subprocess.Popen[bytes]:
+def _start_poller_process(config: Config, log_level: str, synced: str | None) -> subprocess.Popen[bytes]:
     """The scheduler in a process of its own: never inside gunicorn's forking master.
 
     With --wait it stands by if another scheduler already polls this data folder.
     """
     command = [sys.executable, "-m", "feedhub", "poll", "--config", str(config.path.resolve())]
     command += ["--wait", "--parent-pid", str(os.getpid()), "--log-level", log_level]
+    command += ["--parent-sync", synced] if synced else []
     return subprocess.Popen(command)
 
 
@@ -174,7 +185,7 @@ def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace)
         print(f"feedhub: {exc}", file=sys.stderr)
         return 3
     try:
-        poller = _poller(config)
+        poller = _poller(config, args.parent_sync)
         if args.once:
             return _poll_once(poller, sources, args)
         stop = threading.Event()
@@ -186,10 +197,14 @@ def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace)
         lock.release()
 
 
-def _poller(config: Config) -> Poller:
+def _poller(config: Config, parent_sync: str | None) -> Poller:
+    """The poller of the one scheduler of this data folder (the caller holds its lock)."""
+    removed = remove_temporaries(config.posts_dir)
+    if removed:
+        log.info("%s: removed %d temporary files left by an interrupted write", config.posts_dir, removed)
     index = open_index(config)
-    index.sync_all()  # dedupe must see every post already on disk
-    remove_temporaries(config.posts_dir)
+    if parent_sync is None or index.full_sync_stamp() != parent_sync:
+        index.sync_all()  # dedupe must see every post already on disk
     return Poller(config, index, StateStore(config.data_dir))
 
 

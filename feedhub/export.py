@@ -22,7 +22,7 @@ from feedhub.cache import Representation
 from feedhub.feeds import FEED_FORMATS
 from feedhub.index import SITE
 from feedhub.pages import HTML, Pages
-from feedhub.posts import write_atomically
+from feedhub.posts import remove_temporaries, write_atomically
 from feedhub.site import LISTING_PAGE_SIZE, Site
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ class Exporter:
 
     def run(self) -> ExportReport:
         self.state.mkdir(parents=True, exist_ok=True)
+        for folder, _, _ in os.walk(self.out):  # what an export killed part-way left
+            remove_temporaries(Path(folder))
         manifest = self.state / MANIFEST
         if manifest.exists():
             self._old = json.loads(manifest.read_text("utf-8"))

@@ -247,10 +247,10 @@ class Index:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced_at', ?)", (str(time.time()),))
             return report
 
-    def seconds_since_full_sync(self) -> float:
-        """How long ago any process last compared the whole folder with the index."""
+    def full_sync_stamp(self) -> str | None:
+        """Names the last comparison of the whole folder with the index, by any process."""
         row = self._conn().execute("SELECT value FROM meta WHERE key='synced_at'").fetchone()
-        return time.time() - float(row[0]) if row else float("inf")
+        return str(row[0]) if row else None
 
     def sync_paths(self, paths: Iterable[str]) -> SyncReport:
         """Re-read files reported changed (by the watcher), whatever their mtime says."""

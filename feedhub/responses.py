@@ -19,6 +19,7 @@ from werkzeug.http import parse_date, parse_etags
 
 from feedhub.cache import Representation, ResponseCache
 from feedhub.pages import HTML
+from feedhub.urls import page_number
 
 # Post content is sanitized already; this is the second line of defence for the pages.
 PAGE_POLICY = (
@@ -32,13 +33,16 @@ Environ = dict[str, Any]
 WsgiApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
 
 
-def respond(representation: Representation, environ: Environ, max_age: int) -> tuple[str, Headers, bytes]:
-    """(status line, headers, body) for a GET or HEAD of this representation."""
+def respond(
+    representation: Representation, environ: Environ, max_age: int | None
+) -> tuple[str, Headers, bytes]:
+    """(status line, headers, body) for a GET or HEAD of this representation; ``max_age``
+    None: the answer may be stale (the index is catching up), caches must ask again."""
     gzipped = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     etag = representation.gzip_etag if gzipped else representation.etag
     headers = [
         ("ETag", etag),
-        ("Cache-Control", f"public, max-age={max_age}"),
+        ("Cache-Control", "no-cache" if max_age is None else f"public, max-age={max_age}"),
         ("Vary", "Accept-Encoding"),
         ("X-Content-Type-Options", "nosniff"),
     ]
@@ -92,7 +96,7 @@ class FastPath:
         app: WsgiApp,
         cache: ResponseCache,
         version: Callable[[str | None], int],
-        max_age: int,
+        max_age: Callable[[], int | None],
     ) -> None:
         self.app = app
         self.cache = cache
@@ -118,7 +122,7 @@ class FastPath:
                 key, version_key = found
                 representation = self.cache.get(key, self.version(version_key))
                 if representation is not None:
-                    status, headers, body = respond(representation, environ, self.max_age)
+                    status, headers, body = respond(representation, environ, self.max_age())
                     start_response(status, headers)
                     return [body]
         return self.app(environ, start_response)
@@ -126,4 +130,6 @@ class FastPath:
 
 def _is_canonical(query: str) -> bool:
     name, _, value = query.partition("=")
-    return (name == "page" and value.isdigit() and value[:1] != "0") or (name == "format" and value.isalpha())
+    if name == "page":
+        return page_number(value) is not None and value[:1] != "0"
+    return name == "format" and value.isascii() and value.isalpha()

@@ -13,9 +13,10 @@ from feedhub.web import create_app
 
 
 class FeedhubServer(BaseApplication):
-    def __init__(self, config_path: Path, options: dict[str, object]) -> None:
+    def __init__(self, config_path: Path, options: dict[str, object], parent_sync: str | None) -> None:
         self.config_path = config_path
         self.options = options
+        self.parent_sync = parent_sync  # the full sync `feedhub serve` made before starting the workers
         super().__init__()
 
     def load_config(self) -> None:
@@ -24,10 +25,18 @@ class FeedhubServer(BaseApplication):
 
     def load(self) -> Flask:
         # Runs in each worker, so every worker gets its own index connection and watcher.
-        return create_app(load_config(self.config_path))
+        return create_app(load_config(self.config_path), parent_sync=self.parent_sync)
 
 
-def serve(config_path: Path, host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+def serve(
+    config_path: Path,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    access_log: bool,
+    parent_sync: str | None = None,
+) -> None:
     bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     options: dict[str, object] = {
         "bind": bind,
@@ -41,4 +50,4 @@ def serve(config_path: Path, host: str, port: int, workers: int, threads: int, a
         "proc_name": "feedhub",
         "control_socket_disable": True,
     }
-    FeedhubServer(config_path, options).run()
+    FeedhubServer(config_path, options, parent_sync).run()

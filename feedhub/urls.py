@@ -16,6 +16,7 @@ UNCATEGORIZED = "uncategorized"
 _PLACEHOLDER = re.compile(r":([a-z_]+)")
 _NOT_SLUG = re.compile(r"[\W_]+")
 _NOT_PRETTY_SLUG = re.compile(r"[^\w.~!$&'()+,;=@]+")
+_PAGE_DIGITS = 9
 
 
 class SiteUrls:
@@ -38,6 +39,14 @@ class SiteUrls:
 
     def post(self, permalink: str) -> str:
         return self.base_url + quote(permalink, safe="/")
+
+
+def page_number(value: str) -> int | None:
+    """A ?page= value as a number: ASCII digits only ("²" is a digit to str.isdigit), and short
+    enough to be a page (int() refuses 5,000 digits with a ValueError)."""
+    if value.isascii() and value.isdigit() and len(value) <= _PAGE_DIGITS:
+        return int(value)
+    return None
 
 
 def is_http_url(url: str) -> bool:

@@ -24,17 +24,27 @@ from feedhub.posts import is_post_file
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 300.0
-RECENT_SYNC_SECONDS = 30.0
-FIRST_PASS_DELAY = 5.0  # after a recent sync, the first full pass waits until the workers serve
+FIRST_PASS_DELAY = 5.0  # after the parent's sync, the first full pass waits until the workers serve
 _TICK_MS = 200  # how often the loop wakes without events, to publish scheduled posts
 
 
 class Watcher:
-    def __init__(self, index: Index, posts_dir: Path, rescan_seconds: float = RESCAN_SECONDS) -> None:
+    def __init__(
+        self,
+        index: Index,
+        posts_dir: Path,
+        rescan_seconds: float = RESCAN_SECONDS,
+        parent_sync: str | None = None,
+    ) -> None:
         self.index = index
         self.posts_dir = posts_dir
         self.rescan_seconds = rescan_seconds
-        self.ready = threading.Event()  # set once the first full sync is done
+        # The full sync the parent process (`feedhub serve`) finished just before it started us.
+        self.parent_sync = parent_sync
+        # Set once the index is known to be in step with the folder: after a full sync of this
+        # process, or right after the parent's. Until then the index may be behind (a restart
+        # after posts were deleted), and answers say so.
+        self.ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -58,10 +68,10 @@ class Watcher:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        # Sync before the watching starts, so the app is ready at once, unless another process
-        # (`feedhub serve` before it starts the workers) just did. A full pass of the loop soon
-        # after catches what changed before the watch was in place.
-        if self.index.seconds_since_full_sync() < RECENT_SYNC_SECONDS:
+        # Sync before the watching starts, so the app is ready at once, unless the parent process
+        # (`feedhub serve` before it starts the workers) just did, and no sync ran since. A full
+        # pass of the loop soon after catches what changed before the watch was in place.
+        if self.parent_sync is not None and self.index.full_sync_stamp() == self.parent_sync:
             self.ready.set()
             self._first_pass_after = FIRST_PASS_DELAY
         elif self._sync_safely(self.index.sync_all):

@@ -23,6 +23,7 @@ from feedhub.index import open_index
 from feedhub.pages import HTML, Pages
 from feedhub.responses import FastPath, respond
 from feedhub.site import Site
+from feedhub.urls import page_number
 from feedhub.watch import Watcher
 
 
@@ -31,26 +32,34 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     initial_sync_wait: float = 10.0,
+    parent_sync: str | None = None,
 ) -> Flask:
     """The WSGI app for one config.
 
     The posts folder is watched from a thread of each serving process. The app waits
     up to ``initial_sync_wait`` seconds for the first sync, so a normal start never
     serves a half-read folder, while a cold start over a huge folder cannot hold a
-    worker's boot past its server's timeout.
+    worker's boot past its server's timeout: until that sync ends, answers carry
+    ``Cache-Control: no-cache`` (the index may be behind the folder) and /healthz says
+    "syncing". ``parent_sync`` is the full sync `feedhub serve` made before it started
+    this worker, which saves the worker its own.
     """
     index = open_index(config, clock)
     site = Site(config, index)
-    watcher = Watcher(index, config.posts_dir)
+    watcher = Watcher(index, config.posts_dir, parent_sync=parent_sync)
     watcher.start()
     watcher.ready.wait(initial_sync_wait)
+
+    def max_age() -> int | None:
+        """How long answers may be cached: not at all while the index may be behind the folder."""
+        return config.cache_max_age if watcher.ready.is_set() else None
 
     app = Flask(__name__)
     app.extensions["feedhub"] = {"watcher": watcher}
     pages = Pages(site)
     cache = ResponseCache()
     status_board = StatusBoard(config)
-    fast = FastPath(app.wsgi_app, cache, site.version, config.cache_max_age)
+    fast = FastPath(app.wsgi_app, cache, site.version, max_age)
     app.wsgi_app = fast  # type: ignore[method-assign]
 
     @app.before_request
@@ -66,7 +75,7 @@ def create_app(
         if representation is None:
             return None
         fast.remember(request.environ, key, slug)  # next time, FastPath answers this URL
-        return _conditional(representation, config.cache_max_age)
+        return _conditional(representation, max_age())
 
     def send(key: Hashable, slug: str | None, build: Callable[[], Representation | None]) -> Response:
         return cached(key, slug, build) or abort(404)
@@ -148,13 +157,13 @@ def _uncached_json(document: object) -> Response:
 
 
 def _page_number() -> int:
-    value = request.args.get("page", "1")
-    if not value.isdigit():
+    number = page_number(request.args.get("page", "1"))
+    if number is None:
         abort(400, "page must be a positive whole number")
-    return int(value)
+    return number
 
 
-def _conditional(representation: Representation, max_age: int) -> Response:
+def _conditional(representation: Representation, max_age: int | None) -> Response:
     """200 with the (gzipped, when accepted) body, or 304 when the client's copy is current."""
     status, headers, body = respond(representation, request.environ, max_age)
     return Response(body, status=status, headers=headers)
