@@ -45,7 +45,8 @@ def origin(url: str) -> str:
 
 
 def refusal(address: str) -> str | None:
-    """Why a connection to this IP address is not allowed, or None for a public address."""
+    """What kind of address this IP address is when a connection to it is not allowed
+    ("a loopback address"), or None for a public address."""
     ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])  # fe80::1%eth0
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
@@ -63,5 +64,5 @@ def refusal(address: str) -> str | None:
         ("not a public address", not ip.is_global),
     ):
         if flagged:
-            return f"{ip} is {kind}"
+            return kind
     return None

@@ -182,8 +182,9 @@ class Index:
         self._conn = self._db.conn
         self._transaction = self._db.transaction
         self._lock_path = db_path.with_name(db_path.name + ".lock")
-        with self._exclusive():
-            self._prepare()
+        if not self._is_current():  # the common case needs no lock: opening never waits behind a sync
+            with self._exclusive():
+                self._prepare()
 
     # ---- connections and locking -------------------------------------------------------
 
@@ -196,6 +197,14 @@ class Index:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _is_current(self) -> bool:
+        """Whether the file holds an index built with these settings (read without the lock)."""
+        try:
+            row = self._conn().execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
+        except sqlite3.DatabaseError:
+            return False  # new, or unreadable: _prepare decides, under the lock
+        return row is not None and row[0] == self.settings.fingerprint()
 
     def _prepare(self) -> None:
         """Create the schema, or rebuild it when the settings it was built with changed."""

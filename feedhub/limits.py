@@ -16,6 +16,8 @@ MAX_NAME_CHARS = 200  # an author's name, a category or media type: cut beyond
 MAX_URL_CHARS = 4_000  # a link or enclosure URL longer than this is dropped
 MAX_IDENTITY_CHARS = 1_000  # an upstream id longer than this is identified by its hash
 MAX_ENCLOSURES = 20  # attachments kept per entry
+# HTML nested deeper (post bodies too) is published as its text: html5ever takes quadratic time on it.
+MAX_HTML_DEPTH = 1_000
 
 # ---- upstream documents -----------------------------------------------------------------------
 MAX_FEED_BYTES = 50 * MIB  # the most a source's max_bytes may allow (the default is 10 MiB)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
@@ -23,6 +23,8 @@ from feedhub.limits import MAX_FRONT_MATTER_NODES, MAX_POST_BYTES, MIB
 from feedhub.safe_yaml import YamlError, load_yaml
 from feedhub.text import one_line, quoted, xml_safe
 from feedhub.urls import is_http_url
+
+log = logging.getLogger(__name__)
 
 POST_SUFFIXES = frozenset({".md", ".markdown", ".html", ".txt"})
 
@@ -296,18 +298,30 @@ def format_post(front_matter: list[tuple[str, object]], body: str) -> str:
     for key, value in front_matter:
         if value is not None:
             lines.append(_yaml_entry(key, value))
-    return "\n".join([*lines, "---", body.rstrip("\n"), ""])
+    return "\n".join([*lines, "---", xml_safe(body).rstrip("\n"), ""])
 
 
 def _yaml_entry(key: str, value: object) -> str:
     if isinstance(value, datetime):
         return f"{key}: {format_date(value)}"  # as the seeds write it
+    value = _writable(value)
     if isinstance(value, str):
         return f"{key}: {_yaml_string(value, plain=key != 'title')}"  # titles always quoted, as in the seeds
     dumped = yaml.dump(
         {key: value}, Dumper=yaml.CSafeDumper, allow_unicode=True, default_flow_style=False, sort_keys=False
     )
     return dumped.rstrip("\n")
+
+
+def _writable(value: object) -> object:
+    """The value with its text cleaned of what no post file can hold (lone surrogates, C1 controls)."""
+    if isinstance(value, str):
+        return xml_safe(value)
+    if isinstance(value, list):
+        return [_writable(item) for item in value]
+    if isinstance(value, dict):
+        return {_writable(name): _writable(item) for name, item in value.items()}
+    return value
 
 
 def _yaml_string(value: str, plain: bool) -> str:
@@ -339,9 +353,14 @@ def remove_temporaries(folder: Path) -> int:
     removed = 0
     for entry in os.scandir(folder):
         if _TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(entry.path)
-                removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # a read-only disk: the writes will fail and say so
+                log.warning("%s: cannot remove: %s", entry.path, exc.strerror)
+                continue
+            removed += 1
     return removed
 
 

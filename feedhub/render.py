@@ -16,7 +16,8 @@ import nh3
 from markdown_it import MarkdownIt
 
 from feedhub.i18n import all_labels
-from feedhub.text import one_line, truncate
+from feedhub.limits import MAX_HTML_DEPTH
+from feedhub.text import one_line, truncate, xml_safe
 
 ALLOWED_TAGS = frozenset(
     {
@@ -48,6 +49,18 @@ DROPPED_WITH_CONTENT = frozenset(
     }
 )  # fmt: skip
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# Elements that hold nothing (void) or that the next of their kind closes: they never nest deep.
+_NEVER_NEST = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+        "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb", "rt", "rp",
+    }
+)  # fmt: skip
+_TAG_NAME = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
+_ANY_TAG = re.compile(r"<[^>]*>?")
+_DROPPED_ELEMENT = re.compile(
+    rf"<({'|'.join(sorted(DROPPED_WITH_CONTENT))})\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL
+)
 SUMMARY_LENGTH = 200
 
 _markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
@@ -100,7 +113,39 @@ def sanitize(fragment: str, base: str) -> str:
 
     ``base`` is a URL as a browser would take it: a site root ends with '/', a page does not.
     """
+    # Rust strings hold no lone surrogate (a JSON Feed's "\\ud800"), XML no control character.
+    fragment = xml_safe(fragment)
+    if nests_too_deep(fragment):
+        return text_to_html(_text_without_parsing(fragment))
     return _cleaner(base).clean(fragment)
+
+
+def nests_too_deep(fragment: str) -> bool:
+    """Whether elements may nest deeper than MAX_HTML_DEPTH, which html5ever (under nh3) takes
+    quadratic time for: 300,000 nested <div>s would cost minutes. Counted generously (an
+    element some later tag would close implicitly still counts), and only for long fragments."""
+    if fragment.count("<") <= MAX_HTML_DEPTH:
+        return False
+    open_by_name: dict[str, int] = {}
+    depth = 0
+    for closing, name in _TAG_NAME.findall(fragment):
+        name = name.lower()
+        if name in _NEVER_NEST:
+            continue
+        if not closing:
+            open_by_name[name] = open_by_name.get(name, 0) + 1
+            depth += 1
+            if depth > MAX_HTML_DEPTH:
+                return True
+        elif open_by_name.get(name):  # a stray closing tag closes nothing
+            open_by_name[name] -= 1
+            depth -= 1
+    return False
+
+
+def _text_without_parsing(fragment: str) -> str:
+    """The text of a fragment too deep to parse: what dropped elements hold goes, tags go."""
+    return html.unescape(_ANY_TAG.sub(" ", _DROPPED_ELEMENT.sub(" ", fragment)))
 
 
 def text_to_html(text: str) -> str:
@@ -112,6 +157,8 @@ def text_to_html(text: str) -> str:
 def html_to_text(fragment: str) -> str:
     """Readable plain text: tags dropped, entities decoded, whitespace collapsed."""
     spaced = _BLOCK_TAG.sub(" ", fragment)
+    if nests_too_deep(spaced):
+        return one_line(_text_without_parsing(spaced))
     return one_line(
         html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)))
     )

@@ -31,7 +31,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from feedhub.limits import MAX_REQUEST_BODY_BYTES, MAX_REQUEST_HEAD_BYTES, REQUEST_HEAD_TIMEOUT
 
 _HEAD_END = b"\r\n\r\n"
-_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\S*)[ \t]*$", re.IGNORECASE | re.MULTILINE)
+_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*([^\s]*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _TRANSFER_ENCODING = re.compile(rb"^transfer-encoding[ \t]*:", re.IGNORECASE | re.MULTILINE)
 _RECV_BYTES = 64 * 1024
 

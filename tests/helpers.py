@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import resource
 import signal
 import socket
 import subprocess
@@ -82,6 +84,13 @@ class SiteFolder:
         self.write_config(**overrides)
         return load_config(self.config_path)
 
+    def write_sources(self, *sources: dict[str, object]) -> Path:
+        """sources.yaml beside feedhub.yaml; each source in category `news`, polled every minute."""
+        document = {"sources": [{"category": "news", "interval": "1m", **source} for source in sources]}
+        path = self.root / "sources.yaml"
+        path.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+        return path
+
     def add(self, name: str, text: str | None = None, **fields: object) -> Path:
         path = self.posts / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +159,27 @@ class FrozenClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def feedhub(
+    *arguments: str, timeout: float = 120, memory: int | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`feedhub ARGUMENTS` as a real process; ``memory`` caps its address space (bytes), so
+    a run that would blow up fails instead of taking the machine with it."""
+
+    def limit() -> None:
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run(
+        [sys.executable, "-m", "feedhub", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def free_port() -> int:

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feedhub.aggregator.entries import ParseError, entry_date, identities, parse_feed
+from feedhub.dates import parse_feed_date
+from feedhub.limits import MAX_CONTENT_BYTES, MAX_ENCLOSURES, MAX_TITLE_CHARS, MAX_URL_CHARS
 from feedhub.posts import Enclosure
 from tests.helpers import SHARED
 from tests.upstream import item, rss
@@ -261,3 +263,81 @@ def test_feedparsers_hostile_corpus_is_neutralized() -> None:
 def test_older_formats(folder: str, version: str) -> None:
     parsed = [parse(file.read_bytes()) for file in feedparser_corpus(folder)]
     assert sum(len(feed.entries) for feed in parsed) >= 4, version
+
+
+def test_entries_are_cut_to_the_limits() -> None:
+    long_id = "id-" + "x" * 5_000
+    enclosures = "".join(
+        f'<enclosure url="https://x.example/{n}.mp3" type="audio/mpeg" length="1"/>' for n in range(50)
+    )
+    long_link = "https://x.example/" + "a" * MAX_URL_CHARS
+    feed = parse(
+        rss(
+            item(
+                "题" * 5_000,
+                guid=long_id,
+                link=long_link,
+                description="<p>" + "文" * MAX_CONTENT_BYTES + "</p>",
+                extra=enclosures,
+            )
+        )
+    )
+    (entry,) = feed.entries
+    assert len(entry.title) <= MAX_TITLE_CHARS and entry.title.endswith("…")
+    assert len(entry.html.encode()) <= MAX_CONTENT_BYTES and entry.html.endswith("<p>[…]</p>")
+    assert entry.html.startswith("<p>文") and entry.cut
+    assert entry.upstream_id.startswith("id-sha256:") and len(entry.upstream_id) < 50
+    assert entry.link is None  # too long to be a link anyone wrote
+    assert len(entry.enclosures) == MAX_ENCLOSURES
+    assert "1 entries cut to the size limits" in feed.warning
+
+
+def test_content_nested_too_deep_is_kept_as_its_text() -> None:
+    deep = "<div>" * 300_000 + "text<script>alert(1)</script>"  # html5ever would take minutes on it
+    (entry,) = parse(rss(item("deep", guid="d", description=deep))).entries
+    assert entry.html == "<p>text</p>"
+
+
+def test_json_feeds_with_lone_surrogates_and_deep_nesting() -> None:
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "t\ud800",
+        "items": [{"id": "\udfff1", "title": "x\ud800y", "content_html": "<p>a\ud800b\x07</p>"}],
+    }
+    (entry,) = parse(json.dumps(document).encode(), {"content-type": "application/feed+json"}).entries
+    assert (entry.title, entry.html, entry.upstream_id) == ("xy", "<p>ab</p>", "1")
+    with pytest.raises(ParseError, match="nested too deep"):
+        parse(b"[" * 100_000, {"content-type": "application/json"})
+    with pytest.raises(ParseError, match="invalid JSON"):
+        parse(b'{"version": ' + b"1" * 5_000 + b"}", {"content-type": "application/json"})
+
+
+def test_titles_lose_what_hides_or_reorders_them() -> None:
+    (entry,) = parse(rss(item("bidi \u202eevil\u202c, zero\u200bwidth\u2060, \ufeffbom", guid="1"))).entries
+    assert entry.title == "bidi evil, zerowidth, bom"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            "Wed, 08 Dec 2021 10:35:30 +0800",
+            datetime(2021, 12, 8, 10, 35, 30, tzinfo=timezone(timedelta(hours=8))),
+        ),
+        ("Wed, 08 Dec 21 10:35:30 GMT", datetime(2021, 12, 8, 10, 35, 30, tzinfo=UTC)),
+        ("2021-12-08T10:35:30Z", datetime(2021, 12, 8, 10, 35, 30, tzinfo=UTC)),
+        ("Mon, 01 Jan 0001 00:00:00 +0800", None),  # email.utils reads the year 0001 as 2001
+        ("Fri, 31 Dec 9999 23:59:59 -1200", None),  # the year 10000 in UTC
+        ("Seg, 24 Set 2018 19:42:40 -0300", None),  # feedparser would fill the gaps from the clock
+        ("2021-W49", None),
+        ("", None),
+    ],
+)
+def test_feed_dates_are_read_for_sure_or_not_at_all(raw: str, expected: datetime | None) -> None:
+    assert parse_feed_date(raw, SHANGHAI) == expected
+
+
+def test_entry_dates_before_1970_are_the_first_seen_time() -> None:
+    (entry,) = parse(rss(item("old", guid="1", date="Mon, 01 Jan 1900 00:00:00 GMT"))).entries
+    assert entry.published is not None and entry.published.year == 1900
+    assert entry_date(entry, 1_800_000_000.0, SHANGHAI).timestamp() == 1_800_000_000.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from feedhub.aggregator.poller import MAX_BACKOFF, Poller, PollReport
+from feedhub.aggregator.scheduler import poll_once
 from feedhub.aggregator.sources import load_sources
 from feedhub.aggregator.state import STATE_FILE, StateStore
 from feedhub.config import Config
@@ -462,3 +464,138 @@ def test_jekyll_reads_the_posts(agg: Aggregation, tmp_path: Path) -> None:
         'Jekyll: "quoted" & [bracketed]|2021-12-08 10:35:30 +0800|two words',
         "第二篇|2021-12-08 10:35:30 +0800|two words",
     ]
+
+
+def fail_writes_after(monkeypatch: pytest.MonkeyPatch, written: int, error: OSError) -> list[str]:
+    """The disk fills up after ``written`` more post files."""
+    import feedhub.aggregator.merge as merge
+
+    real = merge.write_atomically
+    done: list[str] = []
+
+    def write(path: Path, data: str | bytes, fsync: bool = True) -> None:
+        if len(done) >= written:
+            raise error
+        real(path, data, fsync)
+        done.append(path.name)
+
+    monkeypatch.setattr(merge, "write_atomically", write)
+    return done
+
+
+def full_disk() -> OSError:
+    return OSError(28, "No space left on device")
+
+
+def test_an_interrupted_first_poll_completes_the_same_backfill(
+    agg: Aggregation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [item(f"undated {n}", guid=f"u{n}", date=None) for n in range(3)]
+    items += [item(f"same {n}", guid=f"s{n}", date="Wed, 08 Dec 2021 10:35:30 +0800") for n in range(3)]
+    items += [
+        item(f"dated {n}", guid=f"d{n}", date=f"Wed, 0{n + 1} Dec 2021 10:00:00 +0800") for n in range(6)
+    ]
+    agg.upstream.feed("/feed", rss(*items))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 8})
+    fail_writes_after(monkeypatch, 3, full_disk())
+    failed = agg.poll()
+    assert (failed.result, failed.reason) == ("error", "cannot write the posts: No space left on device")
+    monkeypatch.undo()
+    assert len(agg.posts()) == 3  # what was written is kept, recorded and indexed
+    agg.restart()  # a new process, as after kill -9
+    retried = agg.poll()
+    assert retried.result == "new" and retried.counts.new == 5
+    titles = agg.titles()
+    # the 8 newest of all, whichever attempt wrote them: the undated (first seen now), the same-dated
+    # ones, and the two newest dated
+    assert len(titles) == 8 and {"undated 0", "undated 1", "undated 2", "same 0", "same 1", "same 2"} <= set(
+        titles
+    )
+    assert agg.poll().result == "not-modified"
+
+
+def test_a_lost_state_keeps_its_cutoff_across_retries(
+    agg: Aggregation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = [item(f"old {n}", guid=f"o{n}", date=f"Wed, 0{n + 1} Dec 2021 10:00:00 +0800") for n in range(3)]
+    agg.upstream.feed("/feed", rss(*first))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 100})
+    assert agg.poll().counts.new == 3
+    (agg.config.data_dir / STATE_FILE).unlink()  # the state is lost
+    later = [item(f"new {n}", guid=f"n{n}", date="Fri, 10 Dec 2021 10:00:00 +0800") for n in range(4)]
+    never = item("never seen before, undated", guid="x", date=None)  # may be years old: held back
+    agg.upstream.feed("/feed", rss(*later, never, *first))
+    agg.restart()
+    fail_writes_after(monkeypatch, 2, full_disk())
+    assert agg.poll().result == "error"
+    monkeypatch.undo()
+    agg.restart()
+    # The newest post is now dated like the entries still to come: they must still come.
+    report = agg.poll()
+    assert report.counts.new == 2
+    assert "never seen before, undated" not in agg.titles()
+    assert sorted(title for title in agg.titles() if title.startswith("new")) == [
+        f"new {n}" for n in range(4)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "error", "reason"),
+    [
+        (
+            "feedhub.aggregator.merge.Merger.merge",
+            OSError(30, "Read-only file system"),
+            "cannot write the posts",
+        ),
+        (
+            "feedhub.aggregator.merge.Merger.merge",
+            sqlite3.OperationalError("disk I/O error"),
+            "the index failed",
+        ),
+        ("feedhub.aggregator.poller.parse_feed", ValueError("chr() arg not in range"), "unexpected error"),
+        ("feedhub.aggregator.poller.parse_feed", OverflowError("too large"), "unexpected error"),
+    ],
+)
+def test_every_failure_of_a_source_is_its_error(
+    agg: Aggregation, monkeypatch: pytest.MonkeyPatch, where: str, error: Exception, reason: str
+) -> None:
+    agg.upstream.feed("/feed", rss(item("A", guid="a")))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(where, fail)
+    report = agg.poll()
+    assert report.result == "error" and report.reason.startswith(reason), report.reason
+    assert report.state is not None and report.state.errors == 1 and report.state.next_poll > NOW
+
+
+def test_a_state_store_that_fails_still_gives_a_report(
+    agg: Aggregation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agg.upstream.feed("/feed", rss(item("A", guid="a")))
+    agg.upstream.feed("/two", rss(item("B", guid="b")))
+    agg.configure(
+        {"id": "up", "url": agg.upstream.url("/feed")}, {"id": "two", "url": agg.upstream.url("/two")}
+    )
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(StateStore, "record", fail)
+    reports = poll_once(agg.poller, list(agg.sources.values()), 2)
+    assert [(report.source, report.result) for report in reports] == [("up", "error"), ("two", "error")]
+    assert reports[0].reason == "cannot record the poll: OperationalError: 'database or disk is full'"
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["Seg, 24 Set 2018 19:42:40 -0300", "0001-01-01T00:00:00Z", "Mon, 01 Jan 0001 00:00:00 +0800", "soon"],
+)
+def test_dates_not_read_for_sure_are_the_first_seen_time(agg: Aggregation, date: str) -> None:
+    agg.upstream.feed("/feed", rss(item("A", guid="a", date=date)))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    agg.poll()
+    (post,) = agg.posts().values()
+    assert post.date.timestamp() == NOW  # not today's date with the time filled in, not 2001

@@ -5,10 +5,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from feedhub.dates import parse_date
+from feedhub.dates import format_date, parse_date
 from feedhub.errors import PostError
-from feedhub.posts import file_slug, is_post_file, parse_post, read_post_file
+from feedhub.posts import file_slug, format_post, is_post_file, parse_post, read_post_file
+from feedhub.text import one_line, xml_safe
 from tests.helpers import SEEDS, corpus_posts, post_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -200,3 +203,89 @@ def test_corpus_posts_parse_as_the_readme_says() -> None:
     assert late.title == "FF：有充足的现金支持到FF 91完成投产" and late.warnings
     assert posts["2021-12-01-init.md"].categories == ("sitenews",)
     assert sum(post.categories == ("emnews",) for post in posts.values()) == 110
+
+
+# ---- what the writer writes, the reader reads back ---------------------------------------------
+
+HOSTILE_TEXT = st.text(
+    st.one_of(
+        st.characters(codec=None),
+        st.sampled_from(
+            list(
+                "\x00\x07\x1b\x7f\x80\x85\x9f\u2028\u2029\u202e\u200b\ufeff\ud800\udfff\ufffe\"'\\:#&*!|>%@`"
+            )
+        ),
+    ),
+    max_size=60,
+)
+MOMENTS = st.datetimes(
+    min_value=datetime(1, 1, 2),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.one_of(st.timezones(), st.just(UTC)),
+    allow_imaginary=False,  # times skipped by a DST change: no conversion produces them
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=HOSTILE_TEXT, tag=HOSTILE_TEXT, author=HOSTILE_TEXT, source_id=HOSTILE_TEXT, moment=MOMENTS)
+def test_every_post_the_writer_produces_reads_back(
+    title: str, tag: str, author: str, source_id: str, moment: datetime
+) -> None:
+    clean_title = one_line(title) or "untitled"
+    text = format_post(
+        [
+            ("layout", "post"),
+            ("title", clean_title),
+            ("date", moment),
+            ("categories", ["news"]),
+            ("tags", tag),
+            ("author", author),
+            ("source", "up"),
+            ("source_id", source_id),
+            ("enclosures", [{"url": "https://x.example/a.mp3", "type": tag}]),
+        ],
+        "body",
+    )
+    post = parse_post(text, "x.md", SHANGHAI)
+    assert post.title == clean_title
+    # the same moment, to the second (as the seeds write it), whatever the zone (LMT offsets too)
+    assert post.date == moment.replace(microsecond=0)
+    assert post.tags == ((xml_safe(tag).strip(),) if xml_safe(tag).strip() else ())
+    assert post.source_id == (xml_safe(source_id).strip() or None)
+    assert post.author == (xml_safe(author).strip() or None)
+
+
+def test_dates_are_written_as_the_seeds_write_them() -> None:
+    assert format_date(datetime(2021, 12, 8, 10, 35, 30, tzinfo=SHANGHAI)) == "2021-12-08 10:35:30 +0800"
+    assert format_date(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01 00:00:00 +0000"  # strftime: "1-01-01"
+    # Shanghai's local mean time before 1901 is +08:05:43, which no "+0800"-form reader takes
+    assert format_date(datetime(1890, 5, 1, 12, 0, tzinfo=SHANGHAI)) == "1890-05-01 03:54:17 +0000"
+    assert format_date(datetime(2021, 1, 1, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))).endswith(
+        "-0330"
+    )
+
+
+def test_out_of_range_dates_are_a_reason_to_skip() -> None:
+    for value in ("0001-01-01 00:00:00 +0800", "9999-12-31 23:00:00 -0500", "0001-01-01"):
+        with pytest.raises(PostError, match="out of range"):
+            parse_post(post_text(date=value), "x.md", SHANGHAI)  # year 1 in Shanghai is year 0 in UTC
+    assert parse_post(post_text(date="0001-01-01 00:00:00 +0000"), "x.md", UTC).date.year == 1
+
+
+def test_titles_lose_what_hides_or_reorders_text() -> None:
+    post = parse_post(post_text(title="a\u202eb\u200bc\u2066d\u2069 \x85e\ufefff"), "x.md", SHANGHAI)
+    assert post.title == "abcd ef"
+    assert one_line("line\x85break\u2028here") == "line break here"
+    assert (
+        parse_post(post_text(title="می\u200cخواهم 👨\u200d👩"), "x.md", SHANGHAI).title
+        == "می\u200cخواهم 👨\u200d👩"
+    )
+
+
+def test_a_huge_value_is_quoted_in_a_few_characters() -> None:
+    value = "x" * 1_000_000
+    post = parse_post(post_text(permalink=value), "x.md", SHANGHAI)
+    assert len(post.warnings[0]) < 200
+    with pytest.raises(PostError) as caught:
+        parse_post(post_text(date="[" + "1, " * 5_000 + "]"), "x.md", SHANGHAI)
+    assert "is not a date" in str(caught.value) and len(str(caught.value)) < 300

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from feedhub.aggregator.poller import Poller
 from feedhub.aggregator.scheduler import AlreadyRunning, PollScheduler, SchedulerLock, holder_pid
@@ -23,17 +22,12 @@ from tests.helpers import SiteFolder, wait_for
 from tests.upstream import Response, Upstream, item, rss
 
 
-def write_sources(site: SiteFolder, *sources: dict) -> None:
-    document = {"sources": [{"category": "news", "interval": "1m", **source} for source in sources]}
-    (site.root / "sources.yaml").write_text(yaml.safe_dump(document), "utf-8")
-
-
 @pytest.fixture
 def running(site: SiteFolder, upstream: Upstream) -> Iterator[tuple[Config, threading.Event]]:
     """A PollScheduler in a thread, as `feedhub poll` runs it."""
     upstream.feed("/a", rss(item("from a", guid="a1")))
     upstream.feed("/b", rss(item("from b", guid="b1")))
-    write_sources(site, {"id": "a", "url": upstream.url("/a")})
+    site.write_sources({"id": "a", "url": upstream.url("/a")})
     config = site.config()
     index = open_index(config)
     index.sync_all()
@@ -53,12 +47,12 @@ def test_sources_are_polled_and_edits_apply_without_a_restart(
     config, _ = running
     assert wait_for(lambda: upstream.hits("/a"))
     assert not upstream.hits("/b")
-    write_sources(site, {"id": "a", "url": upstream.url("/a")}, {"id": "b", "url": upstream.url("/b")})
+    site.write_sources({"id": "a", "url": upstream.url("/a")}, {"id": "b", "url": upstream.url("/b")})
     assert wait_for(lambda: upstream.hits("/b"))
     assert wait_for(lambda: len(list(config.posts_dir.glob("*.md"))) == 2)
     # a source disabled in the file is no longer scheduled; a broken file changes nothing
-    write_sources(
-        site, {"id": "a", "url": upstream.url("/a"), "enabled": False}, {"id": "b", "url": upstream.url("/b")}
+    site.write_sources(
+        {"id": "a", "url": upstream.url("/a"), "enabled": False}, {"id": "b", "url": upstream.url("/b")}
     )
     assert wait_for(lambda: "2 sources (1 enabled, 0 new)" in caplog.text)
     (site.root / "sources.yaml").write_text("sources: [unclosed", "utf-8")
@@ -92,7 +86,7 @@ def poll_command(config: Path, *options: str) -> list[str]:
 
 def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> None:
     upstream.feed("/a", rss(item("from a", guid="a1")))
-    write_sources(site, {"id": "a", "url": upstream.url("/a")})
+    site.write_sources({"id": "a", "url": upstream.url("/a")})
     config = site.write_config()
     data = site.root / "data"
     with open(tmp_path / "first.log", "wb") as log:
@@ -128,8 +122,7 @@ def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upst
 def test_poll_once_summary_and_exit_status(site: SiteFolder, upstream: Upstream) -> None:
     upstream.feed("/good", rss(item("good", guid="1")))
     upstream.script("/bad", Response(503, headers={"Retry-After": "60"}))
-    write_sources(
-        site,
+    site.write_sources(
         {"id": "good", "url": upstream.url("/good")},
         {"id": "bad", "url": upstream.url("/bad")},
         {"id": "off", "url": upstream.url("/off"), "enabled": False},
@@ -154,7 +147,7 @@ def test_poll_once_summary_and_exit_status(site: SiteFolder, upstream: Upstream)
 
 def test_enable_after_gone(site: SiteFolder, upstream: Upstream) -> None:
     upstream.script("/feed", Response(410), Response(200, rss(item("back again", guid="1"))))
-    write_sources(site, {"id": "up", "url": upstream.url("/feed")})
+    site.write_sources({"id": "up", "url": upstream.url("/feed")})
     config = site.write_config()
     gone = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
     assert gone.returncode == 1 and "gone" in gone.stdout
@@ -169,7 +162,7 @@ def test_enable_after_gone(site: SiteFolder, upstream: Upstream) -> None:
 def test_sighup_reloads_at_once(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> None:
     upstream.feed("/x1", rss(item("one", guid="1")))
     upstream.feed("/x2", rss(item("two", guid="2")))
-    write_sources(site, {"id": "a", "url": upstream.url("/x1")})
+    site.write_sources({"id": "a", "url": upstream.url("/x1")})
     config = site.write_config()
     sources = site.root / "sources.yaml"
     with open(tmp_path / "poll.log", "wb") as log:
@@ -178,7 +171,7 @@ def test_sighup_reloads_at_once(site: SiteFolder, upstream: Upstream, tmp_path: 
         assert wait_for(lambda: upstream.hits("/x1"), timeout=30)
         # Same size, same mtime: only the signal can tell the scheduler the file changed.
         stamp = sources.stat()
-        write_sources(site, {"id": "a", "url": upstream.url("/x2")})
+        site.write_sources({"id": "a", "url": upstream.url("/x2")})
         os.utime(sources, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
         assert sources.stat().st_size == stamp.st_size
         threading.Event().wait(3)

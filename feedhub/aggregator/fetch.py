@@ -143,6 +143,9 @@ class Fetcher:
         except requests.Timeout:
             raise FetchError(f"no answer within {timeout:g} s") from None
         except requests.ConnectionError as exc:
+            refused = _refused(exc)
+            if refused is not None:
+                raise FetchError(f"refused: {refused}") from None
             raise FetchError(f"cannot connect: {_root_cause(exc)}") from None
         except requests.RequestException as exc:
             raise FetchError(f"request failed: {_root_cause(exc)}") from None
@@ -244,9 +247,10 @@ class _PublicOnly:
         for family, kind, protocol, _name, address in socket.getaddrinfo(
             host, self.port, 0, socket.SOCK_STREAM
         ):
-            reason = refusal(str(address[0]))
-            if reason:
-                refused.append(reason)
+            ip = str(address[0])
+            why = refusal(ip)
+            if why:
+                refused.append(f"{ip} is {why}" if ip == host else f"{host} is {ip}, {why}")
                 continue
             sock = socket.socket(family, kind, protocol)
             try:
@@ -263,7 +267,7 @@ class _PublicOnly:
         if last_error is not None:
             raise last_error
         hint = "allow_private_addresses: true allows it"
-        raise AddressRefused(f"{host}: {'; '.join(dict.fromkeys(refused))} ({hint})")
+        raise AddressRefused(f"{'; '.join(dict.fromkeys(refused))} ({hint})")
 
 
 class _PublicOnlyHTTPConnection(_PublicOnly, HTTPConnection):
@@ -286,6 +290,16 @@ class _PublicOnlyAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _PublicOnlyHTTPPool, "https": _PublicOnlyHTTPSPool}
+
+
+def _refused(exc: BaseException) -> AddressRefused | None:
+    """The address policy's refusal somewhere under a connection error, if that was the cause."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, AddressRefused):
+            return seen
+        seen = seen.__context__ or seen.__cause__
+    return None
 
 
 def _root_cause(exc: BaseException) -> str:
