@@ -127,3 +127,37 @@ def test_cli_reads_config_from_environment(site: SiteFolder) -> None:
     )
     assert result.returncode == 2
     assert "timezone: unknown time zone 'Nowhere/City'" in result.stderr
+
+
+def test_allow_private_addresses_for_all_sources_or_one(site: SiteFolder) -> None:
+    from feedhub.aggregator.sources import load_sources
+
+    assert site.config().allow_private_addresses is False
+    site.write_sources(
+        {"id": "a", "url": "https://a.example/"},
+        {"id": "b", "url": "https://b.example/", "allow_private_addresses": True},
+    )
+    assert [s.allow_private_addresses for s in load_sources(site.config())] == [False, True]
+    assert [s.allow_private_addresses for s in load_sources(site.config(allow_private_addresses=True))] == [
+        True,
+        True,
+    ]
+    with pytest.raises(ConfigError, match="allow_private_addresses: must be true or false"):
+        site.config(allow_private_addresses="yes please")
+
+
+def test_hostile_config_files_are_config_errors(site: SiteFolder) -> None:
+    site.write_config()
+    bomb = 'a: &a ["l","l","l","l","l","l","l","l","l"]\n' + "".join(
+        f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    for text, problem in [
+        (bomb, "expands to more than"),
+        ("title: " + "[" * 200_000, "nests 200000 levels deep"),
+        ("title: x\nbase_url: 2022-02-30\n", "a value cannot be read"),
+        ("title: x\n? " + "a" * 5_000 + "\n: 1\n", "unknown key"),
+    ]:
+        site.config_path.write_text(text, "utf-8")
+        with pytest.raises(ConfigError, match=problem) as caught:
+            load_config(site.config_path)
+        assert len(str(caught.value)) < 1_000

@@ -208,3 +208,14 @@ def test_slugs_cannot_write_outside_the_export(site: SiteFolder, tmp_path: Path)
     export(site, out)
     assert not (tmp_path / "escaped.atom").exists() and not (tmp_path / "deep" / "escaped.atom").exists()
     assert all(path.resolve().is_relative_to(out.resolve()) for path in out.rglob("*"))
+
+
+def test_temporaries_of_a_killed_export_are_removed(news: SiteFolder, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    export(news, out)
+    leftovers = [out / ".feed.atom.abcd1234.tmp", out / "feeds" / ".news.rss.zz_9z_9z.tmp"]
+    kept = out / ".operator-notes.tmp"  # not a name write_atomically makes
+    for path in [*leftovers, kept]:
+        path.write_text("half")
+    export(news, out)
+    assert not any(path.exists() for path in leftovers) and kept.exists()

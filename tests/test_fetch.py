@@ -169,3 +169,35 @@ def test_files(fetcher: Fetcher, tmp_path: Path) -> None:
         fetch(fetcher, (tmp_path / "missing.xml").as_uri())
     with pytest.raises(FetchError, match="limit"):
         fetch(fetcher, feed.as_uri(), limit=4)
+
+
+def test_a_guarded_request_never_connects_to_an_internal_address(
+    fetcher: Fetcher, upstream: Upstream
+) -> None:
+    upstream.feed("/feed", b"<rss/>")
+    url = upstream.url("/feed")
+    not_trusted = AddressPolicy(origin("https://elsewhere.example/"))
+    with pytest.raises(FetchError, match=r"refused: 127\.0\.0\.1 is a loopback address \(allow_private"):
+        fetcher.fetch(url, NO_VALIDATORS, 5, LIMIT, not_trusted)
+    with pytest.raises(FetchError, match=r"refused: localhost is (127\.0\.0\.1|::1), a loopback address"):
+        fetcher.fetch(url.replace("127.0.0.1", "localhost"), NO_VALIDATORS, 5, LIMIT, not_trusted)
+    assert upstream.hits("/feed") == []
+    allowed = AddressPolicy(origin("https://elsewhere.example/"), allow_private=True)
+    assert fetcher.fetch(url, NO_VALIDATORS, 5, LIMIT, allowed).status == 200
+
+
+def test_redirect_targets_obey_the_policy_but_the_operators_origin_is_trusted(
+    fetcher: Fetcher, upstream: Upstream
+) -> None:
+    other = Upstream()
+    try:
+        other.feed("/feed", b"<rss/>")
+        upstream.script("/away", Response(302, headers={"Location": other.url("/feed")}))
+        with pytest.raises(FetchError, match=rf"redirected to {re.escape(other.url('/feed'))}: refused"):
+            fetch(fetcher, upstream.url("/away"))
+        assert other.hits("/feed") == []
+        upstream.script("/home", Response(302, headers={"Location": "/feed-here"}))
+        upstream.feed("/feed-here", b"<rss/>")
+        assert fetch(fetcher, upstream.url("/home")).url == upstream.url("/feed-here")
+    finally:
+        other.stop()

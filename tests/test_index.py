@@ -9,6 +9,7 @@ import pytest
 
 from feedhub.errors import FeedhubError
 from feedhub.index import INDEX_FILE, SITE, Index, SyncReport, open_index
+from feedhub.posts import Post
 from tests.helpers import FrozenClock, SiteFolder, corpus_posts, post_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -263,3 +264,51 @@ def test_paging_slices(site: SiteFolder) -> None:
     index.sync_all()
     assert [e.title for e in index.entries(None, 3, 3)] == ["p4", "p3", "p2"]
     assert [e.title for e in index.entries(None, 6, 3)] == ["p1"]
+
+
+def test_a_post_the_index_cannot_take_is_skipped_and_the_batch_goes_on(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.md", "b.md", "c.md"):
+        site.add(name, title=name)
+    index = open_index(site.config())
+    real = Index._insert_post
+
+    def unforeseen(self: Index, conn: object, post: Post, *args: object) -> set[str]:
+        if post.path == "b.md":
+            raise OverflowError("date value out of range")  # what no reading rule foresaw
+        return real(self, conn, post, *args)
+
+    monkeypatch.setattr(Index, "_insert_post", unforeseen)
+    report = index.sync_all()
+    assert (report.added, [problem.path for problem in report.skipped]) == (3, ["b.md"])
+    assert report.skipped[0].reason == "cannot be indexed: OverflowError: 'date value out of range'"
+    assert sorted(entry_titles(index)) == ["a.md", "c.md"]
+
+
+def test_special_files_are_skipped_with_their_reason(site: SiteFolder, tmp_path: Path) -> None:
+    os.mkfifo(site.posts / "fifo.md")
+    (site.posts / "folder.md").mkdir()  # a folder named like a post is a folder
+    (site.posts / "link.md").symlink_to(tmp_path / "elsewhere.md")
+    (tmp_path / "elsewhere.md").write_text(post_text(title="elsewhere"), "utf-8")
+    site.add("fine.md", title="fine")
+    index = open_index(site.config())
+    index.sync_all()
+    reasons = {problem.path: problem.reason for problem in index.problems()[0]}
+    assert reasons["fifo.md"] == "not a regular file (a FIFO)"
+    assert reasons["link.md"].endswith("elsewhere.md', outside the posts folder")
+    assert "folder.md" not in reasons
+    # the watcher names paths one by one: the same rules
+    report = index.sync_paths(["fifo.md", "folder.md", "link.md"])
+    assert report.removed == 0 and entry_titles(index) == ["fine"]
+
+
+def test_opening_an_index_never_waits_behind_a_sync(site: SiteFolder) -> None:
+    import fcntl
+
+    site.add("a.md", title="a")
+    config = site.config()
+    open_index(config).sync_all()
+    with open(config.data_dir / f"{INDEX_FILE}.lock") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process holds it for a long sync
+        assert entry_titles(open_index(config)) == ["a"]

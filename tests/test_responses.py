@@ -68,3 +68,9 @@ def test_respond() -> None:
     status, headers, body = respond(page, {"REQUEST_METHOD": "GET", "HTTP_IF_NONE_MATCH": page.etag}, 60)
     assert status == "304 Not Modified" and body == b""
     assert "Content-Length" not in dict(headers)  # nothing after the headers, and no length to wait for
+
+
+def test_an_index_behind_the_folder_is_answered_no_cache() -> None:
+    page = Representation(b"<p>x</p>", HTML, None)
+    _, headers, _ = respond(page, {"REQUEST_METHOD": "GET"}, None)
+    assert dict(headers)["Cache-Control"] == "no-cache"
