@@ -167,6 +167,12 @@ class SyncReport:
     removed: int = 0
     skipped: list[Problem] = field(default_factory=list)
 
+    def include(self, other: SyncReport) -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.removed += other.removed
+        self.skipped += other.skipped
+
 
 class Index:
     def __init__(
@@ -316,10 +322,13 @@ class Index:
             # Parse outside the transaction: readers and other writers wait only for the writes.
             files = [(path, read_post_file(root, path, tz)) for path in changed[start : start + _BATCH]]
             removed += [path for path, file in files if file is None]  # deleted since it was listed
-            with self._transaction() as conn:
-                touched = [self._store_or_skip(conn, file, report) for _, file in files if file is not None]
-                if any(keys is not None for keys in touched):
-                    self._bump(conn, set().union(*(keys for keys in touched if keys)))
+            present = [file for _, file in files if file is not None]
+            try:
+                report.include(self._store_batch(present, one_by_one=False))
+            except sqlite3.OperationalError:
+                raise
+            except Exception:  # a file the index cannot take: the batch again, each file on its own
+                report.include(self._store_batch(present, one_by_one=True))
         if removed:
             with self._transaction() as conn:
                 affected: set[str] = set()
@@ -329,6 +338,16 @@ class Index:
                         report.removed += 1
                         log.info("%s: removed", path)
                 self._bump(conn, affected)
+        return report
+
+    def _store_batch(self, files: list[PostFile], one_by_one: bool) -> SyncReport:
+        """Store files in one transaction; ``one_by_one`` puts each in a savepoint of its own."""
+        report = SyncReport()
+        store = self._store_or_skip if one_by_one else self._store
+        with self._transaction() as conn:
+            touched = [store(conn, file, report) for file in files]
+            if any(keys is not None for keys in touched):
+                self._bump(conn, set().union(*(keys for keys in touched if keys)))
         return report
 
     def _store_or_skip(self, conn: sqlite3.Connection, file: PostFile, report: SyncReport) -> set[str] | None:

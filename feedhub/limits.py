@@ -30,7 +30,7 @@ MAX_REDIRECTS = 5
 MAX_POST_BYTES = 8 * MIB
 MAX_CONFIG_BYTES = 16 * MIB  # feedhub.yaml, sources.yaml
 MAX_YAML_DEPTH = 100  # levels of [ ] and { } nesting
-MAX_FRONT_MATTER_NODES = 10_000  # values in one post's front matter, each alias counted per use
+MAX_FRONT_MATTER_NODES = 10_000  # values aliases may expand one post's front matter to (each use counts)
 MAX_CONFIG_NODES = 1_000_000  # the same, in a config file
 
 # ---- messages ---------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ POST_SUFFIXES = frozenset({".md", ".markdown", ".html", ".txt"})
 # Jekyll's own post file name: YYYY-MM-DD-slug.ext
 _DATED_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
 # What mkstemp makes for write_atomically: .<name>.<8 random characters>.tmp
+# Characters a JSON string holds as they are, which YAML reads as line breaks or refuses.
+_YAML_READS_OTHERWISE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 _FILE_KINDS = {
     stat.S_IFDIR: "a folder",
@@ -131,7 +133,9 @@ def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
         return PostFile(path, 0, 0, "", None, f"not a regular file ({kind})")
     with os.fdopen(descriptor, "rb") as handle:
         try:
-            data = b"" if status.st_size > MAX_POST_BYTES else handle.read(MAX_POST_BYTES + 1)
+            data = b"" if status.st_size > MAX_POST_BYTES else handle.read(status.st_size + 1)
+            if len(data) > status.st_size:  # it grew since: read on, to the cap (not 8 MiB a file)
+                data += handle.read(MAX_POST_BYTES + 1 - len(data))
         except OSError as exc:
             return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
     stamp = (status.st_mtime_ns, status.st_size)
@@ -325,19 +329,19 @@ def _writable(value: object) -> object:
 
 
 def _yaml_string(value: str, plain: bool) -> str:
-    """The seeds' form when YAML reads it back unchanged: plain (tags), or JSON-quoted (titles).
+    """The seeds' form: plain when YAML reads it back unchanged (tags), else JSON-quoted (titles).
 
-    A JSON string is a YAML double-quoted scalar, unless it holds a character YAML reads
-    differently (a line separator, a C1 control); then YAML's own emitter writes it.
+    A JSON string is a YAML double-quoted scalar, unless it holds a character JSON leaves as it
+    is and YAML reads otherwise (a line separator, a C1 control); then YAML's own emitter writes it.
     """
-    candidates = [value] if plain and value and value == value.strip() else []
-    candidates.append(json.dumps(value, ensure_ascii=False))
-    for candidate in candidates:
+    if plain and value and value == value.strip():
         try:
-            if yaml.load(f"k: {candidate}", Loader=yaml.CSafeLoader) == {"k": value}:
-                return candidate
+            if yaml.load(f"k: {value}", Loader=yaml.CSafeLoader) == {"k": value}:
+                return value
         except yaml.YAMLError:
             pass
+    if not _YAML_READS_OTHERWISE.search(value):
+        return json.dumps(value, ensure_ascii=False)
     emitted: str = yaml.dump(
         value, Dumper=yaml.CSafeDumper, default_style='"', allow_unicode=True, width=2**31 - 1
     )

@@ -24,9 +24,12 @@ class YamlError(yaml.YAMLError):
 
 def load_yaml(text: str, max_nodes: int, first_line: int = 1) -> Any:
     """The value of a one-document YAML text, or YamlError (lines counted from ``first_line``)."""
-    depth = flow_depth(text)
-    if depth > MAX_YAML_DEPTH:
-        raise YamlError(f"nests {depth} levels deep (at most {MAX_YAML_DEPTH})")
+    # The measures cost more than the parse: taken only when the text could need them.
+    if text.count("[") + text.count("{") > MAX_YAML_DEPTH:
+        depth = flow_depth(text)
+        if depth > MAX_YAML_DEPTH:
+            raise YamlError(f"nests {depth} levels deep (at most {MAX_YAML_DEPTH})")
+    may_alias = "&" in text and "*" in text  # an alias needs an anchor
     loader = yaml.CSafeLoader(text)
     try:
         try:
@@ -35,8 +38,7 @@ def load_yaml(text: str, max_nodes: int, first_line: int = 1) -> Any:
             raise YamlError(yaml_problem(exc, first_line)) from None
         if node is None:
             return None
-        expanded = expanded_size(node, max_nodes)
-        if expanded > max_nodes:
+        if may_alias and expanded_size(node, max_nodes) > max_nodes:
             raise YamlError(f"expands to more than {max_nodes:,} values (through aliases)")
         try:
             return loader.construct_document(node)

@@ -10,12 +10,14 @@ from feedhub.limits import MAX_QUOTED_CHARS
 # Characters XML 1.0 cannot carry (one would make every feed holding the text unparseable), the C1
 # controls YAML cannot carry (left by text decoded with the wrong charset, never meant), and lone
 # surrogates, which no UTF-8 file can hold.
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
 # Invisible characters that only reorder or hide text in a one-line field (a title, a name):
 # bidirectional embeddings, overrides, isolates and marks, zero-width space, word joiner and
 # invisible operators, the byte-order mark. ZWNJ and ZWJ (U+200C, U+200D) stay: Persian, Indic
 # scripts and emoji sequences need them to be spelled right.
-_INVISIBLE = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_INVISIBLE = "\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_NOT_TEXT = re.compile(f"[{_CONTROLS}]")
+_NOT_IN_ONE_LINE = re.compile(f"[{_CONTROLS}{_INVISIBLE}]")
 _WHITESPACE = re.compile(r"\s+")  # U+0085, U+2028 and U+2029 included: line breaks in YAML
 
 _QUOTE = reprlib.Repr()
@@ -31,7 +33,7 @@ def xml_safe(text: str) -> str:
 
 def one_line(text: str) -> str:
     """Text for a one-line field: nothing invisible, every run of white space one space."""
-    return _WHITESPACE.sub(" ", _INVISIBLE.sub("", xml_safe(text.replace("\x85", " ")))).strip()
+    return _WHITESPACE.sub(" ", _NOT_IN_ONE_LINE.sub("", text.replace("\x85", " "))).strip()
 
 
 def quoted(value: object) -> str:

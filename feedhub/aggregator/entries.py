@@ -297,7 +297,7 @@ def _absolute_http(url: object, base: str) -> str | None:
     if not isinstance(url, str) or not url.strip() or len(url) > MAX_URL_CHARS:
         return None
     try:
-        absolute = urljoin(base, one_line(url))
+        absolute = urljoin(base, url.strip())
     except ValueError:  # an invalid IPv6 host
         return None
     return absolute if len(absolute) <= MAX_URL_CHARS and is_http_url(absolute) else None
