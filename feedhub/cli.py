@@ -188,10 +188,7 @@ def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace)
         poller = _poller(config, args.parent_sync)
         if args.once:
             return _poll_once(poller, sources, args)
-        stop = threading.Event()
-        for signal_number in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signal_number, lambda *_: stop.set())
-        PollScheduler(config, poller, args.jobs).run(stop, parent_pid=args.parent_pid)
+        PollScheduler(config, poller, args.jobs).run(threading.Event(), parent_pid=args.parent_pid)
         return 0
     finally:
         lock.release()

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = "scheduler.lock"
 RELOAD_CHECK_SECONDS = 2.0
+SIGNAL_CHECK_SECONDS = 0.2
 # Sources due when the scheduler starts are spread out (50 ms each, 30 s at most), not all polled at once.
 STARTUP_SPREAD_PER_SOURCE = 0.05
 STARTUP_SPREAD_SECONDS = 30.0
@@ -107,7 +108,10 @@ class PollScheduler:
         self.clock = clock
         self.sources: dict[str, Source] = {}
         self._stamp: tuple[int, int] | None = None
-        self._reload_now = threading.Event()
+        # Signals received and not yet acted on. A handler only adds to this set: a handler that
+        # set a threading.Event could deadlock on the lock the interrupted main thread holds
+        # inside Event.wait (SIGTERM then never stopped the scheduler).
+        self._signals: set[int] = set()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": JobExecutor(workers)},
@@ -116,19 +120,28 @@ class PollScheduler:
         )
 
     def run(self, stop: threading.Event, parent_pid: int | None = None) -> None:
-        """Poll until ``stop`` is set (or the parent process is gone); SIGHUP reloads sources.yaml."""
+        """Poll until ``stop`` is set, SIGTERM or SIGINT comes (in the main thread), or the parent
+        process is gone; SIGHUP reloads sources.yaml at once."""
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGHUP, lambda *_: self._reload_now.set())
+            for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(number, lambda received, _frame: self._signals.add(received))
         self.scheduler.start()
         try:
             self.reload()
-            while not stop.wait(RELOAD_CHECK_SECONDS):
+            checked = time.monotonic()
+            while not stop.wait(SIGNAL_CHECK_SECONDS):
+                if self._signals & {signal.SIGTERM, signal.SIGINT}:
+                    break
                 if parent_pid is not None and os.getppid() != parent_pid:
                     log.info("the serving process is gone; stopping the scheduler")
                     break
-                if self._reload_now.is_set() or self._file_stamp() != self._stamp:
-                    self._reload_now.clear()
+                if signal.SIGHUP in self._signals:
+                    self._signals.discard(signal.SIGHUP)
                     self.reload()
+                elif time.monotonic() - checked >= RELOAD_CHECK_SECONDS:
+                    checked = time.monotonic()
+                    if self._file_stamp() != self._stamp:
+                        self.reload()
         finally:
             self.scheduler.shutdown(wait=True)
 
