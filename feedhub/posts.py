@@ -31,9 +31,9 @@ POST_SUFFIXES = frozenset({".md", ".markdown", ".html", ".txt"})
 # Jekyll's own post file name: YYYY-MM-DD-slug.ext
 _DATED_NAME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})-(.+)$")
 # What mkstemp makes for write_atomically: .<name>.<8 random characters>.tmp
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 # Characters a JSON string holds as they are, which YAML reads as line breaks or refuses.
 _YAML_READS_OTHERWISE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 _FILE_KINDS = {
     stat.S_IFDIR: "a folder",
     stat.S_IFIFO: "a FIFO",
