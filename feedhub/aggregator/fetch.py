@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -294,16 +294,20 @@ class _PublicOnlyAdapter(HTTPAdapter):
 
 def _refused(exc: BaseException) -> AddressRefused | None:
     """The address policy's refusal somewhere under a connection error, if that was the cause."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, AddressRefused):
-            return seen
-        seen = seen.__context__ or seen.__cause__
-    return None
+    return next((error for error in _chain(exc) if isinstance(error, AddressRefused)), None)
 
 
 def _root_cause(exc: BaseException) -> str:
     """The innermost error, which names the actual problem (refused, unknown host, reset)."""
-    while exc.__context__ is not None and exc.__context__ is not exc:
-        exc = exc.__context__
-    return str(exc) or type(exc).__name__
+    *_, innermost = _chain(exc)
+    return str(innermost) or type(innermost).__name__
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """An error and the ones it was raised while handling, outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__context__
