@@ -58,9 +58,8 @@ _NEVER_NEST = frozenset(
 )  # fmt: skip
 _TAG_NAME = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 _ANY_TAG = re.compile(r"<[^>]*>?")
-_DROPPED_ELEMENT = re.compile(
-    rf"<({'|'.join(sorted(DROPPED_WITH_CONTENT))})\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL
-)
+_DROPPED_START = re.compile(rf"<({'|'.join(sorted(DROPPED_WITH_CONTENT))})\b", re.IGNORECASE)
+_DROPPED_END = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in DROPPED_WITH_CONTENT}
 SUMMARY_LENGTH = 200
 
 _markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
@@ -115,12 +114,12 @@ def sanitize(fragment: str, base: str) -> str:
     """
     # Rust strings hold no lone surrogate (a JSON Feed's "\\ud800"), XML no control character.
     fragment = xml_safe(fragment)
-    if nests_too_deep(fragment):
+    if _nests_too_deep(fragment):
         return text_to_html(_text_without_parsing(fragment))
     return _cleaner(base).clean(fragment)
 
 
-def nests_too_deep(fragment: str) -> bool:
+def _nests_too_deep(fragment: str) -> bool:
     """Whether elements may nest deeper than MAX_HTML_DEPTH, which html5ever (under nh3) takes
     quadratic time for: 300,000 nested <div>s would cost minutes. Counted generously (an
     element some later tag would close implicitly still counts), and only for long fragments."""
@@ -144,8 +143,18 @@ def nests_too_deep(fragment: str) -> bool:
 
 
 def _text_without_parsing(fragment: str) -> str:
-    """The text of a fragment too deep to parse: what dropped elements hold goes, tags go."""
-    return html.unescape(_ANY_TAG.sub(" ", _DROPPED_ELEMENT.sub(" ", fragment)))
+    """The text of a fragment too deep to parse: what dropped elements hold goes, tags go.
+
+    One pass forward: an element never closed takes the rest with it, as in a browser (a
+    pattern searching for each one's end would be quadratic on 100,000 unclosed <script>s).
+    """
+    kept, position = [], 0
+    while (start := _DROPPED_START.search(fragment, position)) is not None:
+        kept.append(fragment[position : start.start()])
+        end = _DROPPED_END[start.group(1).lower()].search(fragment, start.end())
+        position = end.end() if end else len(fragment)
+    kept.append(fragment[position:])
+    return html.unescape(_ANY_TAG.sub(" ", " ".join(kept)))
 
 
 def text_to_html(text: str) -> str:
@@ -157,7 +166,7 @@ def text_to_html(text: str) -> str:
 def html_to_text(fragment: str) -> str:
     """Readable plain text: tags dropped, entities decoded, whitespace collapsed."""
     spaced = _BLOCK_TAG.sub(" ", fragment)
-    if nests_too_deep(spaced):
+    if _nests_too_deep(spaced):
         return one_line(_text_without_parsing(spaced))
     return one_line(
         html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)))
