@@ -22,7 +22,7 @@ import selectors
 import socket
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -47,34 +47,62 @@ LENGTH_REQUIRED = _refusal("411 Length Required")
 BAD_REQUEST = _refusal("400 Bad Request")
 
 
-@dataclass
-class _Arriving:
-    """A request still arriving on a connection: what came so far, and until when it may come."""
+class ArrivingRequest:
+    """The bytes of one request as they arrive, judged incrementally.
 
-    conn: Any  # gunicorn's TConn
-    deadline: float
-    data: bytearray = field(default_factory=bytearray)
+    A slow client may send its 64 KiB one byte at a time: each arrival searches only the
+    new bytes for the end of the head, and the head is parsed once.
+    """
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = bytearray(data)
+        self._searched = 0  # the head's end is not before this offset
+        self._needed: int | None = None  # the whole request's length, once the head is known
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+
+    def status(self) -> bytes | None:
+        """b"" when the whole request is here, None while more must come, else the refusal to send."""
+        if self._needed is None:
+            end = self.data.find(_HEAD_END, self._searched)
+            if end < 0:
+                self._searched = max(0, len(self.data) - len(_HEAD_END) + 1)
+                return HEAD_TOO_LARGE if len(self.data) > MAX_REQUEST_HEAD_BYTES else None
+            body_length = (
+                _body_length(bytes(self.data[:end])) if end <= MAX_REQUEST_HEAD_BYTES else HEAD_TOO_LARGE
+            )
+            if isinstance(body_length, bytes):
+                return body_length
+            self._needed = end + len(_HEAD_END) + body_length
+        return b"" if len(self.data) >= self._needed else None
 
 
-def request_status(data: bytes | bytearray) -> bytes | None:
-    """b"" when ``data`` holds a whole request, None while more must come, else the refusal to send."""
-    end = data.find(_HEAD_END)
-    if end < 0:
-        return HEAD_TOO_LARGE if len(data) > MAX_REQUEST_HEAD_BYTES else None
-    if end > MAX_REQUEST_HEAD_BYTES:
-        return HEAD_TOO_LARGE
-    head = bytes(data[:end])
+def _body_length(head: bytes) -> int | bytes:
+    """How many body bytes follow this head, or the refusal it deserves."""
     if _TRANSFER_ENCODING.search(head):
         return LENGTH_REQUIRED  # a chunked body has no length to wait for; feedhub takes no uploads
     lengths = {match.group(1) for match in _CONTENT_LENGTH.finditer(head)}
     if not lengths:
-        return b""
+        return 0
     if len(lengths) > 1 or not all(value.isdigit() and len(value) <= 12 for value in lengths):
         return BAD_REQUEST
     length = int(lengths.pop())
-    if length > MAX_REQUEST_BODY_BYTES:
-        return BODY_TOO_LARGE
-    return b"" if len(data) >= end + len(_HEAD_END) + length else None
+    return BODY_TOO_LARGE if length > MAX_REQUEST_BODY_BYTES else length
+
+
+def request_status(data: bytes) -> bytes | None:
+    """The status of ``data`` arrived at once (see ArrivingRequest.status)."""
+    return ArrivingRequest(data).status()
+
+
+@dataclass
+class _Arriving:
+    """A request still arriving on a connection, and until when it may come."""
+
+    conn: Any  # gunicorn's TConn
+    deadline: float
+    request: ArrivingRequest
 
 
 class BufferingThreadWorker(ThreadWorker):
@@ -134,7 +162,7 @@ class BufferingThreadWorker(ThreadWorker):
     # ---- reading requests in the event loop ---------------------------------------------------
 
     def _wait_for_request(self, conn: Any, data: bytes) -> None:
-        arriving = _Arriving(conn, time.monotonic() + REQUEST_HEAD_TIMEOUT, bytearray(data))
+        arriving = _Arriving(conn, time.monotonic() + REQUEST_HEAD_TIMEOUT, ArrivingRequest(data))
         conn.sock.setblocking(False)
         if not self._settle(arriving):
             self._arriving[id(conn)] = arriving
@@ -151,12 +179,12 @@ class BufferingThreadWorker(ThreadWorker):
             self._forget(arriving)
             self._close(arriving.conn)
             return
-        arriving.data += chunk
+        arriving.request.add(chunk)
         self._settle(arriving)
 
     def _settle(self, arriving: _Arriving) -> bool:
         """Hand a whole request to a thread, or refuse a bad one; False while it is still arriving."""
-        status = request_status(arriving.data)
+        status = arriving.request.status()
         if status is None:
             return False
         self._forget(arriving)
@@ -164,7 +192,7 @@ class BufferingThreadWorker(ThreadWorker):
             self._refuse(arriving, status)
             return True
         conn = arriving.conn
-        conn.arrived, conn.request_arrived = bytes(arriving.data), True
+        conn.arrived, conn.request_arrived = bytes(arriving.request.data), True
         self.enqueue_req(conn)
         return True
 

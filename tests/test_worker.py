@@ -10,6 +10,7 @@ from feedhub.worker import (
     BODY_TOO_LARGE,
     HEAD_TOO_LARGE,
     LENGTH_REQUIRED,
+    ArrivingRequest,
     request_status,
 )
 
@@ -54,3 +55,25 @@ def test_partial_requests_wait(data: bytes) -> None:
 )
 def test_bad_requests_are_refused_at_once(data: bytes, answer: bytes) -> None:
     assert request_status(data) == answer
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /websub HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        b"GET / HTTP/1.1\r\nX: " + b"a" * MAX_REQUEST_HEAD_BYTES,
+    ],
+)
+def test_a_request_sent_byte_by_byte_is_judged_as_if_sent_at_once(data: bytes) -> None:
+    """The head's end is found across chunks (its four bytes split anywhere), and the head is
+    judged once: what a slow client sends gets the same answer as a fast one."""
+    request = ArrivingRequest()
+    answers = []
+    for byte in data:
+        request.add(bytes([byte]))
+        answers.append(request.status())
+    settled = [index for index, answer in enumerate(answers) if answer is not None]
+    assert answers[-1] == request_status(data)
+    assert settled[0] == len(data) - 1 or answers[-1] == HEAD_TOO_LARGE
