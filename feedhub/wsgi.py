@@ -1,0 +1,45 @@
+"""The WSGI app for `gunicorn feedhub.wsgi:app`; the config is $FEEDHUB_CONFIG or config/feedhub.yaml.
+
+An invalid config stops gunicorn instead of letting it boot and kill workers forever:
+gunicorn's master halts when a worker exits with WORKER_BOOT_ERROR.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from feedhub.cli import configure_logging
+from feedhub.config import config_path, load_config
+from feedhub.errors import FeedhubError
+from feedhub.web import create_app
+
+WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
+
+
+def _first_to_fail() -> bool:
+    """Whether this is the first worker of its master to fail to boot.
+
+    Only that one exits with WORKER_BOOT_ERROR: the master, while halting, raises again (with a
+    traceback) for each further worker it reaps with that code.
+    """
+    marker = Path(tempfile.gettempdir()) / f"feedhub-boot-failed-{os.getppid()}"
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+configure_logging()
+try:
+    app = create_app(load_config(config_path(None)))
+except FeedhubError as exc:
+    if _first_to_fail():
+        print(f"feedhub: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(WORKER_BOOT_ERROR) from None
+    raise SystemExit(0) from None
