@@ -10,7 +10,6 @@ import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -28,6 +27,7 @@ from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
 from feedhub.index import open_index
 from feedhub.posts import remove_temporaries
 from feedhub.site import Site
+from feedhub.text import counted
 
 log = logging.getLogger("feedhub")
 
@@ -55,6 +55,8 @@ def configure_logging(level: str = "INFO") -> None:
     )
     # APScheduler logs every run of every job; feedhub logs one line per poll instead.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # watchfiles logs each batch of changes, in every web worker; feedhub logs what a sync changed, once.
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -130,51 +132,42 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
-    from feedhub.server import serve  # gunicorn is only needed here
+    from feedhub.server import AddressInUse, listen, serve  # gunicorn is only needed here
+    from feedhub.supervise import Supervised
 
+    try:
+        listener = listen(args.host, args.port)
+    except AddressInUse as exc:
+        print(f"feedhub: {exc}", file=sys.stderr)
+        return 2
     # Sync once before the workers start, so each of them opens a warm index.
     index = open_index(config)
     index.sync_all()
     counts, (skipped, _) = index.counts(), index.problems()
     log.info(
-        "%s: %d posts in %d categories, %d scheduled; %d skipped (see `feedhub check`)",
+        "%s: %s in %s, %d scheduled; %d skipped (see `feedhub check`)",
         config.posts_dir,
-        counts["posts"],
-        counts["categories"],
+        counted(counts["posts"], "post"),
+        counted(counts["categories"], "category", "categories"),
         counts["scheduled"],
         len(skipped),
     )
     synced = index.full_sync_stamp()  # the workers and the poller need no sync of their own after it
-    poller = _start_poller_process(config, args.log_level, synced) if args.scheduler else None
-    try:
-        serve(
-            config.path,
-            args.host,
-            args.port,
-            args.workers,
-            args.threads,
-            args.access_log,
-            parent_sync=synced,
-        )
-    finally:
-        if poller is not None:
-            poller.terminate()
-            try:
-                poller.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                poller.kill()
+    scheduler = (
+        Supervised("scheduler", _poller_command(config, args.log_level, synced)) if args.scheduler else None
+    )
+    serve(config.path, listener, args.workers, args.threads, args.access_log, synced, scheduler)
     return 0
 
 
-def _start_poller_process(config: Config, log_level: str, synced: str | None) -> subprocess.Popen[bytes]:
+def _poller_command(config: Config, log_level: str, synced: str | None) -> list[str]:
     """The scheduler in a process of its own: never inside gunicorn's forking master.
 
     With --wait it stands by if another scheduler already polls this data folder.
     """
     command = [sys.executable, "-m", "feedhub", "poll", "--config", str(config.path.resolve())]
     command += ["--wait", "--parent-pid", str(os.getpid()), "--log-level", log_level]
-    command += ["--parent-sync", synced] if synced else []
-    return subprocess.Popen(command)
+    return command + (["--parent-sync", synced] if synced else [])
 
 
 def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
@@ -198,7 +191,11 @@ def _poller(config: Config, parent_sync: str | None) -> Poller:
     """The poller of the one scheduler of this data folder (the caller holds its lock)."""
     removed = remove_temporaries(config.posts_dir)
     if removed:
-        log.info("%s: removed %d temporary files left by an interrupted write", config.posts_dir, removed)
+        log.info(
+            "%s: removed %s left by an interrupted write",
+            config.posts_dir,
+            counted(removed, "temporary file"),
+        )
     index = open_index(config)
     if parent_sync is None or index.full_sync_stamp() != parent_sync:
         index.sync_all()  # dedupe must see every post already on disk
@@ -221,7 +218,7 @@ def _poll_once(poller: Poller, sources: tuple[Source, ...], args: argparse.Names
         print(f"{report.source:{width}}  {report.result:12} {numbers:22}{reason}".rstrip())
     failed = [report for report in reports if report.failed]
     merged = sum(report.counts.new for report in reports if report.counts)
-    print(f"{len(reports)} sources polled: {merged} new posts, {len(failed)} failed")
+    print(f"{counted(len(reports), 'source')} polled: {counted(merged, 'new post')}, {len(failed)} failed")
     return 1 if failed else 0
 
 
@@ -241,7 +238,9 @@ def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
     index = open_index(config)
     index.sync_all()
     report = Exporter(Site(config, index), args.outdir).run()
-    counts = f"{report.written} files written, {report.unchanged} unchanged, {report.removed} removed"
+    counts = (
+        f"{counted(report.written, 'file')} written, {report.unchanged} unchanged, {report.removed} removed"
+    )
     print(f"{args.outdir}: {counts}; nginx: include {args.outdir.resolve() / STATE_FOLDER / NGINX_SNIPPET}")
     return 0
 
@@ -256,8 +255,9 @@ def _check(config: Config, sources: tuple[Source, ...], _args: argparse.Namespac
         print(f"{config.posts_dir / problem.path}: warning: {problem.reason}")
     counts = index.counts()
     print(
-        f"{config.path}: ok; {counts['posts']} posts in {counts['categories']} categories, "
+        f"{config.path}: ok; {counted(counts['posts'], 'post')} in "
+        f"{counted(counts['categories'], 'category', 'categories')}, "
         f"{counts['scheduled']} scheduled, {counts['drafts']} drafts, {len(skipped)} skipped; "
-        f"{len(sources)} upstream sources"
+        f"{counted(len(sources), 'upstream source')}"
     )
     return 1 if skipped else 0

@@ -60,3 +60,8 @@ def truncate(text: str, limit: int) -> str:
     if space >= limit * 0.6:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """ "1 source", "2 sources": the number with its noun, singular or plural as it needs."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import watchfiles
 
-from feedhub.index import Index
+from feedhub.index import Index, SyncReport
 from feedhub.posts import is_post_file
 
 log = logging.getLogger(__name__)
@@ -118,13 +118,23 @@ class Watcher:
 
     def _sync(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
         paths = [self._relative(path) for _change, path in changes]
+        report = SyncReport()
         due_for_rescan = time.monotonic() - self._last_full_sync >= self.rescan_seconds
         if due_for_rescan or any(self._maybe_folder(path) for path in paths):
-            self.index.sync_all()
+            report = self.index.sync_all()
             self._last_full_sync = time.monotonic()
             self.ready.set()
         elif paths:
-            self.index.sync_paths(path for path in paths if is_post_file(PurePosixPath(path).name))
+            report = self.index.sync_paths(path for path in paths if is_post_file(PurePosixPath(path).name))
+        if report.added or report.updated or report.removed:
+            # Only the process whose sync found the change logs it: the others find the index current.
+            log.info(
+                "%s: %d added, %d updated, %d removed",
+                self.posts_dir,
+                report.added,
+                report.updated,
+                report.removed,
+            )
         next_due = self.index.next_due()
         if next_due is not None and next_due <= self.index.clock():
             self.index.publish_due()

@@ -54,7 +54,7 @@ def test_sources_are_polled_and_edits_apply_without_a_restart(
     site.write_sources(
         {"id": "a", "url": upstream.url("/a"), "enabled": False}, {"id": "b", "url": upstream.url("/b")}
     )
-    assert wait_for(lambda: "2 sources (1 enabled, 0 new)" in caplog.text)
+    assert wait_for(lambda: "2 sources (1 enabled, 0 never polled)" in caplog.text)
     (site.root / "sources.yaml").write_text("sources: [unclosed", "utf-8")
     assert wait_for(
         lambda: "not valid YAML" in caplog.text and "keeping the 2 sources already loaded" in caplog.text
@@ -133,12 +133,12 @@ def test_poll_once_summary_and_exit_status(site: SiteFolder, upstream: Upstream)
     lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["good", "new", "1", "new,"]
     assert lines[1].split()[:2] == ["bad", "error"] and "503 Service Unavailable" in lines[1]
-    assert lines[-1] == "2 sources polled: 1 new posts, 1 failed"
+    assert lines[-1] == "2 sources polled: 1 new post, 1 failed"
     assert "source bad: error: 503 Service Unavailable" in result.stderr  # the log line
     only = subprocess.run(
         poll_command(config, "--once", "--source", "good"), capture_output=True, text=True, timeout=60
     )
-    assert only.returncode == 0 and "1 sources polled: 0 new posts, 0 failed" in only.stdout
+    assert only.returncode == 0 and "1 source polled: 0 new posts, 0 failed" in only.stdout
     unknown = subprocess.run(
         poll_command(config, "--once", "--source", "nope"), capture_output=True, text=True, timeout=60
     )
@@ -156,7 +156,7 @@ def test_enable_after_gone(site: SiteFolder, upstream: Upstream) -> None:
     enable = [sys.executable, "-m", "feedhub", "enable", "up", "--config", str(config)]
     assert subprocess.run(enable, capture_output=True, text=True, timeout=60).returncode == 0
     back = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
-    assert back.returncode == 0 and "1 new posts" in back.stdout
+    assert back.returncode == 0 and "1 new post" in back.stdout
 
 
 def test_sighup_reloads_at_once(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> None:

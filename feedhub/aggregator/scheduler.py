@@ -31,6 +31,7 @@ from feedhub.aggregator.poller import Poller, PollReport
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.config import Config
 from feedhub.errors import FeedhubError
+from feedhub.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ class PollScheduler:
         try:
             sources = {source.id: source for source in load_sources(self.config)}
         except FeedhubError as exc:
-            log.error("%s; keeping the %d sources already loaded", exc, len(self.sources))
+            log.error("%s; keeping the %s already loaded", exc, counted(len(self.sources), "source"))
             return
         states = self.poller.state.all_sources()
         for source_id in set(self.sources) - set(sources):
@@ -179,14 +180,14 @@ class PollScheduler:
                 )
             elif job.next_run_time and due < job.next_run_time.timestamp():
                 job.modify(next_run_time=_utc(due))  # `feedhub enable` asked for a poll soon
-        added = set(sources) - set(self.sources)
+        never_polled = sum(source_id not in states for source_id in set(sources) - set(self.sources))
         self.sources = sources
         enabled = sum(source.enabled for source in sources.values())
         log.info(
-            "%d sources (%d enabled, %d new) from %s",
-            len(sources),
+            "%s (%d enabled, %d never polled) from %s",
+            counted(len(sources), "source"),
             enabled,
-            len(added),
+            never_polled,
             self.config.sources_path,
         )
 

@@ -63,7 +63,7 @@ def test_check_reports_skipped_posts_and_exit_status(site: SiteFolder) -> None:
     command = [sys.executable, "-m", "feedhub", "check", "--config", str(config)]
     clean = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "1 posts in 1 categories" in clean.stdout
+    assert "1 post in 1 category" in clean.stdout
 
     site.add("-202205262391921712.md", title="", date="'  +0800'")
     site.add("\n\nlate.md", text="\n\n" + post_text(title="late"))
