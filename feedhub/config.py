@@ -11,7 +11,8 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -25,6 +26,14 @@ from feedhub.text import quoted
 
 DEFAULT_CONFIG_PATH = Path("config/feedhub.yaml")
 CONFIG_ENV = "FEEDHUB_CONFIG"
+STATUS_TOKEN_ENV = "FEEDHUB_STATUS_TOKEN"
+
+
+class StatusAccess(Enum):
+    PUBLIC = "public"  # anyone sees /status, redacted
+    TOKEN = "token"  # full detail with the bearer token, 401 without it
+    OFF = "off"  # 404
+
 
 # Jekyll's built-in permalink styles; anything else is a pattern with :placeholders.
 PERMALINK_STYLES = {
@@ -55,6 +64,8 @@ class Config:
     future: bool  # publish posts dated in the future right away (Jekyll's `future`)
     sources_path: Path  # the aggregator's upstream feeds (a missing default file means none)
     allow_private_addresses: bool  # may redirects (and every address feedhub finds itself) be internal
+    status: StatusAccess  # who may see /status and /status.json, and how much
+    status_token: str | None = field(default=None, repr=False)  # with StatusAccess.TOKEN
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -177,7 +188,20 @@ class _Reader(MappingReader):
             future=self.flag("future", default=False),
             sources_path=self._sources_path(),
             allow_private_addresses=self.flag("allow_private_addresses", default=False),
+            status=self._status(),
+            status_token=os.environ.get(STATUS_TOKEN_ENV) or None,
         )
+
+    def _status(self) -> StatusAccess:
+        value = self.text("status") or StatusAccess.PUBLIC.value
+        try:
+            access = StatusAccess(value)
+        except ValueError:
+            choices = ", ".join(access.value for access in StatusAccess)
+            raise self.fail("status", f"must be one of {choices}, got {quoted(value)}") from None
+        if access is StatusAccess.TOKEN and not os.environ.get(STATUS_TOKEN_ENV):
+            raise self.fail("status", f"is token, but the environment variable {STATUS_TOKEN_ENV} is not set")
+        return access
 
     def _base_url(self) -> str:
         url = self.text("base_url", required=True)
@@ -260,4 +284,5 @@ _KEYS = (
     "future",
     "sources",
     "allow_private_addresses",
+    "status",
 )

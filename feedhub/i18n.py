@@ -18,7 +18,10 @@ _LABELS: dict[str, dict[str, str]] = {
         # the lines the aggregator adds under an upstream entry
         "status": "Sources",
         "scheduler_running": "The scheduler is polling",
-        "scheduler_stopped": "No scheduler is running: start `feedhub poll` or `feedhub serve`",
+        "scheduler_stopped": (
+            "No scheduler holds the data folder, so nothing is polled: `feedhub serve` starts "
+            "its own again within seconds; without it, run `feedhub poll`"
+        ),
         "source": "Source",
         "last_poll": "Last poll",
         "result": "Result",
@@ -42,7 +45,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "uncategorized": "未分类",
         "status": "上游源",
         "scheduler_running": "调度器正在轮询",
-        "scheduler_stopped": "调度器未运行：请启动 `feedhub poll` 或 `feedhub serve`",
+        "scheduler_stopped": (
+            "没有调度器占用数据目录，上游源不会被轮询："
+            "`feedhub serve` 会在数秒内重启自己的调度器；未使用它时，请运行 `feedhub poll`"
+        ),
         "source": "源",
         "last_poll": "上次轮询",
         "result": "结果",

@@ -7,20 +7,23 @@ bytes, and answered with 304 when the client already has it.
 
 from __future__ import annotations
 
+import hmac
 import json
 import time
 from collections.abc import Callable, Hashable
+from enum import Enum
 
 from flask import Flask, Response, abort, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from feedhub import __version__
-from feedhub.aggregator.status import StatusBoard
+from feedhub.aggregator.status import StatusBoard, StatusReport
 from feedhub.cache import Representation, ResponseCache
-from feedhub.config import Config
+from feedhub.config import Config, StatusAccess
 from feedhub.feeds import FEED_FORMATS
 from feedhub.index import open_index
 from feedhub.pages import HTML, Pages
+from feedhub.redact import public_text
 from feedhub.responses import FastPath, respond
 from feedhub.site import Site
 from feedhub.urls import page_number
@@ -58,7 +61,8 @@ def create_app(
     app.extensions["feedhub"] = {"watcher": watcher}
     pages = Pages(site)
     cache = ResponseCache()
-    status_board = StatusBoard(config)
+    status_board = StatusBoard(config, clock)
+    config_folder = config.path.resolve().parent
     fast = FastPath(app.wsgi_app, cache, site.version, max_age)
     app.wsgi_app = fast  # type: ignore[method-assign]
 
@@ -111,24 +115,50 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> Response:
         skipped, warnings = site.index.problems()
+        aggregation = status_board.health()
+        state = HealthState.OK
+        if watcher.last_error:
+            state = HealthState.DEGRADED
+        if aggregation.problem:
+            state = HealthState.UNHEALTHY
         health = {
-            "status": "degraded" if watcher.last_error else "ok",
-            "error": watcher.last_error,
+            "status": state.value,
+            "error": public_text(watcher.last_error, config_folder) if watcher.last_error else None,
             "version": __version__,
             "index": "ready" if watcher.ready.is_set() else "syncing",
             **site.index.counts(),
+            "scheduler": aggregation.as_json(),
             "skipped": [{"file": p.path, "reason": p.reason} for p in skipped],
             "warnings": [{"file": p.path, "warning": p.reason} for p in warnings],
         }
-        return _uncached_json(health)
+        return _uncached_json(health, 503 if state is HealthState.UNHEALTHY else 200)
+
+    def status_report() -> tuple[StatusReport, bool]:
+        """The report this request may see, and whether in full detail; 404 or 401 else."""
+        if config.status is StatusAccess.OFF:
+            abort(404)
+        report = status_board.report()
+        if config.status is StatusAccess.PUBLIC:
+            return report.public(config_folder), False
+        if not _bearer_matches(request.headers.get("Authorization", ""), config.status_token or ""):
+            abort(
+                Response(
+                    "a bearer token is needed (Authorization: Bearer <token>)\n",
+                    401,
+                    {"WWW-Authenticate": 'Bearer realm="feedhub status"', "Cache-Control": "no-store"},
+                )
+            )
+        return report, True
 
     @app.get("/status.json")
     def status_json() -> Response:
-        return _uncached_json(status_board.report().as_json())
+        report, detail = status_report()
+        return _uncached_json(report.as_json(detail))
 
     @app.get("/status")
     def status_page() -> Response:
-        page = pages.render("status.html", report=status_board.report())
+        report, detail = status_report()
+        page = pages.render("status.html", report=report, detail=detail)
         return Response(page, content_type=HTML, headers={"Cache-Control": "no-store"})
 
     @app.get("/<path:permalink>")
@@ -151,9 +181,20 @@ def create_app(
     return app
 
 
-def _uncached_json(document: object) -> Response:
+def _uncached_json(document: object, status: int = 200) -> Response:
     body = json.dumps(document, ensure_ascii=False, indent=1)
-    return Response(body, content_type="application/json", headers={"Cache-Control": "no-store"})
+    return Response(body, status, content_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+class HealthState(Enum):
+    OK = "ok"
+    DEGRADED = "degraded"  # serving, but the posts folder cannot be read: what is published stays
+    UNHEALTHY = "unhealthy"  # 503: aggregation has stopped
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
 
 
 def _page_number() -> int:

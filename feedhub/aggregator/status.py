@@ -1,9 +1,17 @@
-"""What /status shows: every configured source with how its polls are going."""
+"""What /status and /healthz say about aggregation: every source with how its polls go, and
+whether a scheduler is doing its job.
+
+Public answers are redacted (see feedhub.redact): no credentials, queries or server paths,
+no pid. Full detail is for the operator (the `status: token` setting).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from feedhub.aggregator.scheduler import holder_pid
@@ -11,6 +19,10 @@ from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import SourceState, StateStore
 from feedhub.config import Config
 from feedhub.errors import FeedhubError
+from feedhub.redact import public_text, public_url
+
+# A scheduler is late when nothing was polled for the shortest interval and this much more.
+HEALTH_GRACE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -37,23 +49,61 @@ class StatusReport:
     config_error: str | None  # sources.yaml could not be read; the sources shown are the last known
     sources: list[SourceStatus]
 
-    def as_json(self) -> dict[str, object]:
+    def as_json(self, detail: bool) -> dict[str, object]:
+        scheduler: dict[str, object] = {"running": self.scheduler_pid is not None}
+        if detail:
+            scheduler["pid"] = self.scheduler_pid or None
         return {
-            "scheduler": {"running": self.scheduler_pid is not None, "pid": self.scheduler_pid or None},
+            "scheduler": scheduler,
             "config_error": self.config_error,
             "sources": [asdict(source) for source in self.sources],
         }
+
+    def public(self, config_folder: Path) -> StatusReport:
+        """This report as anyone may see it: addresses and messages without secrets or paths."""
+
+        def text(value: str | None) -> str | None:
+            return public_text(value, config_folder) if value else value
+
+        return replace(
+            self,
+            config_error=text(self.config_error),
+            sources=[
+                replace(
+                    source,
+                    url=public_url(source.url, config_folder),
+                    current_url=public_url(source.current_url, config_folder),
+                    reason=text(source.reason),
+                )
+                for source in self.sources
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class SchedulerHealth:
+    running: bool  # a scheduler holds the data folder
+    last_poll: str | None  # when the last poll of any source finished
+    sources: int  # enabled sources
+    failing: int  # enabled sources whose last poll failed
+    problem: str | None  # why aggregation is unhealthy; None: it is fine
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class StatusBoard:
     """Reads sources.yaml again only when it changed, and the state on every request."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self.state = StateStore(config.data_dir)
         self._stamp: tuple[int, int] | None = None
         self._sources: tuple[Source, ...] = ()
         self._error: str | None = None
+        self._started = clock()
+        self._scheduler_seen = self._started  # when a scheduler was last seen holding the folder
 
     def report(self) -> StatusReport:
         self._refresh_sources()
@@ -64,6 +114,48 @@ class StatusBoard:
             config_error=self._error,
             sources=[_status(source, states.get(source.id), zone) for source in self._sources],
         )
+
+    def health(self) -> SchedulerHealth:
+        """Unhealthy when sources are configured and, for longer than the shortest interval plus
+        HEALTH_GRACE_SECONDS, no scheduler held the data folder or no poll finished (and one was due)."""
+        self._refresh_sources()
+        now, running = self.clock(), holder_pid(self.config.data_dir) is not None
+        if running:
+            self._scheduler_seen = now
+        states = self.state.all_sources()
+        # the state of each enabled source (None: never polled at its configured URL), gone ones aside
+        live = {
+            source: state if state and state.config_url == source.url else None
+            for source in self._sources
+            if source.enabled and not ((state := states.get(source.id)) and state.gone)
+        }
+        last_poll = max(
+            (state.last_poll for state in live.values() if state and state.last_poll), default=None
+        )
+        return SchedulerHealth(
+            running=running,
+            last_poll=_iso(last_poll, self.config.timezone),
+            sources=len(live),
+            failing=sum(bool(state and state.errors) for state in live.values()),
+            problem=self._problem(live, running, last_poll, now) if live else None,
+        )
+
+    def _problem(
+        self, live: dict[Source, SourceState | None], running: bool, last_poll: float | None, now: float
+    ) -> str | None:
+        shortest = min(source.interval for source in live)
+        allowed = shortest + HEALTH_GRACE_SECONDS
+        if not running and now - self._scheduler_seen > allowed:
+            return f"no scheduler has held the data folder for {now - self._scheduler_seen:.0f} s"
+        quiet = now - (last_poll or self._started)
+        # a source in backoff is not due: only a poll that is due and late counts
+        overdue = any(
+            state is None or state.next_poll is None or now - state.next_poll > HEALTH_GRACE_SECONDS
+            for state in live.values()
+        )
+        if quiet > allowed and overdue:
+            return f"no poll has finished for {quiet:.0f} s (the shortest source interval is {shortest} s)"
+        return None
 
     def _refresh_sources(self) -> None:
         try:
