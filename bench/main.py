@@ -216,7 +216,7 @@ class Bench:
             ok = ours[connections].requests_per_second >= 0.9 * theirs[connections].requests_per_second
             self.add(
                 Row(
-                    f"cached {kb} KB feed, {connections} connections",
+                    f"cached {kb} KB feed (metrics on), {connections} connections",
                     label(size),
                     ours[connections].requests_per_second,
                     "req/s",

@@ -25,6 +25,7 @@ from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path,
 from feedhub.errors import ConfigError
 from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
 from feedhub.index import open_index
+from feedhub.metrics import record_in_run_folder
 from feedhub.posts import remove_temporaries
 from feedhub.site import Site
 from feedhub.text import counted
@@ -153,6 +154,7 @@ def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
         len(skipped),
     )
     synced = index.full_sync_stamp()  # the workers and the poller need no sync of their own after it
+    record_in_run_folder(config.data_dir, os.getpid())  # the workers and the scheduler inherit it
     scheduler = (
         Supervised("scheduler", _poller_command(config, args.log_level, synced)) if args.scheduler else None
     )
@@ -178,6 +180,9 @@ def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace)
         print(f"feedhub: {exc}", file=sys.stderr)
         return 3
     try:
+        record_in_run_folder(
+            config.data_dir, os.getpid()
+        )  # or the folder of the `feedhub serve` it runs under
         poller = _poller(config, args.parent_sync)
         if args.once:
             return _poll_once(poller, sources, args)

@@ -10,6 +10,7 @@ over and over, and that path must cost little more than sending the bytes.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 from werkzeug.http import parse_date, parse_etags
 
 from feedhub.cache import Representation, ResponseCache
+from feedhub.metrics import RequestMeter
 from feedhub.pages import HTML
 from feedhub.urls import page_number
 
@@ -27,6 +29,8 @@ PAGE_POLICY = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
 _REMEMBERED_URLS = 50_000
+ROUTE_KEY = "feedhub.route"  # the environ key where the Flask app names the route it answered
+UNROUTED = "unrouted"  # what no route matched (404s, 405s)
 
 Headers = list[tuple[str, str]]
 Environ = dict[str, Any]
@@ -89,7 +93,11 @@ def not_modified(environ: Environ, etag: str, last_modified: datetime | None) ->
 
 
 class FastPath:
-    """WSGI middleware: a GET or HEAD of a URL whose document is built and current skips Flask."""
+    """WSGI middleware: a GET or HEAD of a URL whose document is built and current skips Flask.
+
+    Every request, fast or not, is counted and timed here (feedhub_http_requests_total and
+    feedhub_http_request_duration_seconds, by route and status).
+    """
 
     def __init__(
         self,
@@ -102,7 +110,8 @@ class FastPath:
         self.cache = cache
         self.version = version
         self.max_age = max_age
-        self._urls: OrderedDict[tuple[str, str], tuple[Hashable, str | None]] = OrderedDict()
+        self.meter = RequestMeter()
+        self._urls: OrderedDict[tuple[str, str], tuple[Hashable, str | None, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def remember(self, environ: Environ, key: Hashable, version_key: str | None) -> None:
@@ -111,21 +120,33 @@ class FastPath:
         if query and not _is_canonical(query):
             return  # `?utm_source=…` and the like would fill the table
         with self._lock:
-            self._urls[(environ.get("PATH_INFO", ""), query)] = (key, version_key)
+            self._urls[(environ.get("PATH_INFO", ""), query)] = (key, version_key, environ[ROUTE_KEY])
             while len(self._urls) > _REMEMBERED_URLS:
                 self._urls.popitem(last=False)
 
     def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             found = self._urls.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
             if found is not None:
-                key, version_key = found
+                key, version_key, route = found
                 representation = self.cache.get(key, self.version(version_key))
                 if representation is not None:
                     status, headers, body = respond(representation, environ, self.max_age())
                     start_response(status, headers)
+                    self.meter.observe(route, status[:3], time.perf_counter() - started)
                     return [body]
-        return self.app(environ, start_response)
+        answered = "500"
+
+        def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
+            nonlocal answered
+            answered = status[:3]
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            self.meter.observe(environ.get(ROUTE_KEY, UNROUTED), answered, time.perf_counter() - started)
 
 
 def _is_canonical(query: str) -> bool:

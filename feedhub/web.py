@@ -10,10 +10,11 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from enum import Enum
 
 from flask import Flask, Response, abort, redirect, request
+from prometheus_client.core import GaugeMetricFamily, Metric
 from werkzeug.wrappers import Response as BaseResponse
 
 from feedhub import __version__
@@ -22,9 +23,11 @@ from feedhub.cache import Representation, ResponseCache
 from feedhub.config import Config, StatusAccess
 from feedhub.feeds import FEED_FORMATS
 from feedhub.index import open_index
+from feedhub.metrics import CONTENT_TYPE as METRICS_TYPE
+from feedhub.metrics import Scrape, feed_build, gauge
 from feedhub.pages import HTML, Pages
 from feedhub.redact import public_text
-from feedhub.responses import FastPath, respond
+from feedhub.responses import ROUTE_KEY, UNROUTED, FastPath, respond
 from feedhub.site import Site
 from feedhub.urls import page_number
 from feedhub.watch import Watcher
@@ -70,6 +73,7 @@ def create_app(
     def keep_watching() -> None:
         # After a fork (gunicorn --preload) the watching thread is gone; start it again here.
         watcher.start()
+        request.environ[ROUTE_KEY] = request.endpoint or UNROUTED
 
     def cached(
         key: Hashable, slug: str | None, build: Callable[[], Representation | None]
@@ -94,7 +98,12 @@ def create_app(
 
     def feed(slug: str | None, fmt: str) -> Response:
         page = _page_number()
-        return send(("feed", slug, fmt, page), slug, lambda: pages.feed(slug, fmt, page))
+
+        def build() -> Representation | None:
+            with feed_build(fmt):
+                return pages.feed(slug, fmt, page)
+
+        return send(("feed", slug, fmt, page), slug, build)
 
     @app.get("/")
     def home() -> Response:
@@ -160,6 +169,33 @@ def create_app(
         report, detail = status_report()
         page = pages.render("status.html", report=report, detail=detail)
         return Response(page, content_type=HTML, headers={"Cache-Control": "no-store"})
+
+    def now() -> Iterator[Metric]:
+        """What is true at the moment of a scrape."""
+        counts = site.index.counts()
+        yield gauge("feedhub_posts", "Published posts", counts["posts"])
+        yield gauge("feedhub_categories", "Categories with published posts", counts["categories"])
+        yield gauge(
+            "feedhub_scheduled_posts", "Posts dated in the future, not yet published", counts["scheduled"]
+        )
+        yield gauge(
+            "feedhub_skipped_posts", "Post files that cannot be published", len(site.index.problems()[0])
+        )
+        aggregation = status_board.health()
+        yield gauge("feedhub_scheduler_up", "1 when a scheduler holds the data folder", aggregation.running)
+        errors = GaugeMetricFamily(
+            "feedhub_source_consecutive_errors", "Polls failed in a row, by source", labels=["source"]
+        )
+        for source in status_board.report().sources:
+            errors.add_metric([source.id], source.consecutive_errors)
+        yield errors
+
+    scrape = Scrape(config.data_dir, now)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        status_report()  # the same access as /status: public, token or off
+        return Response(scrape.document(), content_type=METRICS_TYPE, headers={"Cache-Control": "no-store"})
 
     @app.get("/<path:permalink>")
     def post(permalink: str) -> BaseResponse:

@@ -14,6 +14,7 @@ from pathlib import Path
 from feedhub.cli import configure_logging
 from feedhub.config import config_path, load_config
 from feedhub.errors import FeedhubError
+from feedhub.metrics import record_in_run_folder
 from feedhub.web import create_app
 
 WORKER_BOOT_ERROR = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR
@@ -37,7 +38,9 @@ def _first_to_fail() -> bool:
 
 configure_logging()
 try:
-    app = create_app(load_config(config_path(None)))
+    config = load_config(config_path(None))
+    record_in_run_folder(config.data_dir, owner_pid=os.getppid())  # the run of this gunicorn master
+    app = create_app(config)
 except FeedhubError as exc:
     if _first_to_fail():
         print(f"feedhub: {exc}", file=sys.stderr, flush=True)

@@ -8,9 +8,17 @@ from pathlib import Path
 import pytest
 
 from feedhub.config import Config
+from feedhub.metrics import FOLDER_ENV
 from feedhub.web import create_app
 from tests.helpers import Server, SiteFolder
 from tests.upstream import Upstream
+
+
+@pytest.fixture(autouse=True)
+def own_metrics_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run folder chosen by one test (an in-process `feedhub poll`) is not inherited by the next
+    test's processes: their metrics would add up with it."""
+    monkeypatch.delenv(FOLDER_ENV, raising=False)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from feedhub.aggregator.sources import Source
 from feedhub.aggregator.state import Outcome, SourceState, StateStore
 from feedhub.config import Config
 from feedhub.index import Index
+from feedhub.metrics import record_poll
 from feedhub.text import quoted
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class Poller:
         state = self.state.record(source.id, outcome, now, next_poll)
         report = PollReport(source.id, outcome.result, outcome.reason, counts, state)
         _log(source, report, state)
+        record_poll(source.id, outcome.result, outcome.new + outcome.updated)
         return report
 
     def _fetch_and_merge(self, source: Source, current: SourceState) -> tuple[Outcome, MergeCounts | None]:
