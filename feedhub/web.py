@@ -15,6 +15,7 @@ from enum import Enum
 
 from flask import Flask, Response, abort, redirect, request
 from prometheus_client.core import GaugeMetricFamily, Metric
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response as BaseResponse
 
 from feedhub import __version__
@@ -242,5 +243,20 @@ def _page_number() -> int:
 
 def _conditional(representation: Representation, max_age: int | None) -> Response:
     """200 with the (gzipped, when accepted) body, or 304 when the client's copy is current."""
-    status, headers, body = respond(representation, request.environ, max_age)
-    return Response(body, status=status, headers=headers)
+    return _Exact(*respond(representation, request.environ, max_age))
+
+
+class _Exact(Response):
+    """Sent as ``respond`` built it, byte for byte what FastPath sends for the same request.
+
+    werkzeug would otherwise set Content-Length from the empty body of a HEAD and drop
+    Last-Modified from a 304, and Flask would give a 304 a Content-Type.
+    """
+
+    default_mimetype = None
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        super().__init__([body], status=status, headers=headers)  # an iterable: no length is computed
+
+    def get_wsgi_headers(self, environ: dict[str, object]) -> Headers:
+        return self.headers

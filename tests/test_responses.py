@@ -24,6 +24,10 @@ UPDATED = datetime(2021, 12, 8, 7, 46, 0, tzinfo=UTC)
         ("identity", False),
         ("x-gzip-ish", False),
         ("gzip;q=bogus", False),
+        ("*;q=0, gzip", True),  # the named coding wins over the wildcard
+        ("gzip;Q=0", False),  # parameter names are case-insensitive
+        ("GZIP", True),
+        ("identity, *;q=0", False),
     ],
 )
 def test_accepts_gzip(header: str, expected: bool) -> None:

@@ -284,29 +284,40 @@ def test_scheduled_posts_go_live_when_their_date_comes(site: SiteFolder, serve) 
     [
         {},
         {"Accept-Encoding": "gzip"},
+        {"Accept-Encoding": "*;q=0, gzip"},
         {"If-None-Match": "ETAG"},
+        {"If-None-Match": "ETAG", "Accept-Encoding": "gzip"},
         {"If-Modified-Since": "Wed, 08 Dec 2021 03:00:00 GMT"},
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
-def test_the_fast_path_answers_as_flask_does(server: Server, headers: dict[str, str], method: str) -> None:
-    """The first request is routed through Flask; repeats are answered from the cache directly."""
+def test_the_fast_path_answers_as_flask_does(
+    server: Server, site: SiteFolder, serve: Callable[..., Server], headers: dict[str, str], method: str
+) -> None:
+    """A fresh app answers its first request for a URL through Flask and repeats from the cache
+    directly (FastPath): the two answers must be the same."""
+    drop = {"date", "server", "connection"}
     for path in (
         "/feeds/emnews.atom",
         "/feed.json?page=2",
         "/category/emnews.html",
         "/emnews/2021/12/08/post0.html",
     ):
-        etag = server.get(path).headers["etag"]
+        etags = {
+            encoding: server.get(path, {"Accept-Encoding": encoding}).headers["etag"]
+            for encoding in ("identity", "gzip")
+        }
+        etag = etags["gzip" if "gzip" in headers.get("Accept-Encoding", "") else "identity"]
         wanted = {name: value.replace("ETAG", etag) for name, value in headers.items()}
-        answers = [server.get(path, wanted, method=method) for _ in range(3)]
-        for answer in answers[1:]:
-            assert answer.status == answers[0].status, path
-            assert answer.body == answers[0].body, path
-            drop = {"date", "server", "connection"}
+        fresh = serve(site.config())
+        by_flask, *by_fast_path = [fresh.get(path, wanted, method=method) for _ in range(3)]
+        for answer in by_fast_path:
+            assert (answer.status, answer.body) == (by_flask.status, by_flask.body), path
             assert {k: v for k, v in answer.headers.items() if k not in drop} == {
-                k: v for k, v in answers[0].headers.items() if k not in drop
+                k: v for k, v in by_flask.headers.items() if k not in drop
             }, path
+        if by_flask.status == 304:
+            assert "last-modified" in by_flask.headers or path.endswith(".html"), path
 
 
 def test_other_query_strings_still_work(server: Server) -> None:
