@@ -35,7 +35,7 @@ from feedhub.urls import UNCATEGORIZED, expand_permalink
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: permalinks by Jekyll's exact slug rule (marks kept, ½ and ² not)
 # Bump when rendering or sanitizing changes, so stored HTML is rebuilt.
 RENDER_VERSION = 1
 SITE = ""  # the version key of the site-wide feed; every change bumps it

@@ -8,14 +8,15 @@ gets one unambiguous URL that routes back to it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 UNCATEGORIZED = "uncategorized"
 
 _PLACEHOLDER = re.compile(r":([a-z_]+)")
-_NOT_SLUG = re.compile(r"[\W_]+")
-_NOT_PRETTY_SLUG = re.compile(r"[^\w.~!$&'()+,;=@]+")
+# What Jekyll's pretty slugify keeps besides letters, marks and decimal digits (SLUGIFY_PRETTY_REGEXP).
+_PRETTY_PUNCTUATION = frozenset("._~!$&'()+,;=@")
 _PAGE_DIGITS = 9
 
 
@@ -58,6 +59,27 @@ def is_http_url(url: str) -> bool:
         return False
 
 
+def jekyll_slugify(text: str, pretty: bool) -> str:
+    """Jekyll 4's Utils.slugify, case kept: every run of other characters than letters (\\p{L}),
+    marks (\\p{M}) and decimal digits (\\p{Nd}), and in pretty mode ``._~!$&'()+,;=@``, becomes one
+    hyphen; hyphens at either end go. (Python's \\w differs: it takes ``_``, ``½`` and ``²`` and
+    refuses combining marks, which Devanagari and decomposed accents are made of.)"""
+    kept: list[str] = []
+    for character in text:
+        if _slug_keeps(character, pretty):
+            kept.append(character)
+        elif not kept or kept[-1] != "-":
+            kept.append("-")
+    return "".join(kept).strip("-")
+
+
+def _slug_keeps(character: str, pretty: bool) -> bool:
+    if character.isascii():
+        return character.isalnum() or (pretty and character in _PRETTY_PUNCTUATION)
+    category = unicodedata.category(character)
+    return category[0] in "LM" or category == "Nd"
+
+
 def _paged(url: str, page: int) -> str:
     return url if page == 1 else f"{url}?page={page}"
 
@@ -80,8 +102,8 @@ def expand_permalink(pattern: str, categories: tuple[str, ...], date: datetime, 
         "hour": f"{date.hour:02d}",
         "minute": f"{date.minute:02d}",
         "second": f"{date.second:02d}",
-        "title": _NOT_PRETTY_SLUG.sub("-", slug).strip("-"),
-        "slug": _NOT_SLUG.sub("-", slug).strip("-").lower(),
+        "title": jekyll_slugify(slug, pretty=True),
+        "slug": jekyll_slugify(slug, pretty=False).lower(),
         "output_ext": ".html",
     }
     path = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), pattern)

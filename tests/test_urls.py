@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from feedhub.config import PERMALINK_STYLES
 from feedhub.urls import SiteUrls, expand_permalink
 
@@ -43,3 +45,32 @@ def test_slugs_are_percent_encoded_whole() -> None:
         "https://finews.withounder.com/feeds/%E5%9B%BD%E5%86%85%2F%E8%B4%A2%E7%BB%8F.atom?page=2"
     )
     assert urls.post("/a b/2021/12/08/x.html") == "https://finews.withounder.com/a%20b/2021/12/08/x.html"
+
+
+# What Jekyll 4.3.1 (Debian's) made of these file names with `permalink: /:title/:slug:output_ext`.
+JEKYLL_SLUGS = {
+    "foo_bar": ("foo_bar", "foo-bar"),
+    "Hello,_World_2_(v2)": ("Hello,_World_2_(v2)", "hello-world-2-v2"),
+    "a--b": ("a-b", "a-b"),
+    "café": ("café", "café"),
+    "cafe\u0301": ("cafe\u0301", "cafe\u0301"),  # a combining accent is a mark: kept
+    "hindi-हिन्दी": ("hindi-हिन्दी", "hindi-हिन्दी"),
+    "half½x": ("half-x", "half-x"),  # ½ and ² are numbers, not decimal digits
+    "x²y": ("x-y", "x-y"),
+    "Ⅻ-x": ("x", "x"),
+    "q*bert_says": ("q-bert_says", "q-bert-says"),
+    "Ab_C d": ("Ab_C-d", "ab-c-d"),
+    "_lead_": ("_lead_", "lead"),
+    "x~y.z": ("x~y.z", "x-y-z"),
+    "a$b&c": ("a$b&c", "a-b-c"),
+    "a#b%c": ("a-b-c", "a-b-c"),
+    "A'B(C)": ("A'B(C)", "a-b-c"),
+    "中文_標題": ("中文_標題", "中文-標題"),
+    "ٱلعربية": ("ٱلعربية", "ٱلعربية"),
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), JEKYLL_SLUGS.items())
+def test_title_and_slug_follow_jekyll_exactly(name: str, expected: tuple[str, str]) -> None:
+    title, slug = expected
+    assert expand_permalink("/:title/:slug.html", (), WHEN, name) == f"/{title}/{slug}.html"
