@@ -10,8 +10,26 @@ import pytest
 from feedhub.config import Config
 from feedhub.metrics import FOLDER_ENV
 from feedhub.web import create_app
-from tests.helpers import Server, SiteFolder
+from tests.helpers import SHARED, Server, SiteFolder
 from tests.upstream import Upstream
+
+
+def _shared_files() -> dict[str, tuple[int, int]]:
+    return {
+        str(path): (path.stat().st_mtime_ns, path.stat().st_size)
+        for path in SHARED.rglob("*")
+        if path.is_file() and ".cache" not in path.parts
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_stays_untouched() -> Iterator[None]:
+    """Tests never write into ../shared: a test (or a process it starts) that did fails the run."""
+    before = _shared_files() if SHARED.is_dir() else {}
+    yield
+    after = _shared_files() if SHARED.is_dir() else {}
+    changed = sorted(set(before.items()) ^ set(after.items()))
+    assert not changed, f"the tests wrote into {SHARED}: {changed[:5]}"
 
 
 @pytest.fixture(autouse=True)

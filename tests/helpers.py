@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,10 +32,16 @@ SEEDS = SHARED / "seeds"
 BASE_URL = "https://news.example.org"
 
 
-def corpus_posts() -> Path:
+def corpus_posts(into: Path | None = None) -> Path:
+    """The finews posts copied into ``into`` (tests never write into ../shared, nor let a process
+    they start write there); without ``into``, only whether the corpus is there (else a skip)."""
     if not CORPUS_POSTS.is_dir():
         pytest.skip(f"the finews corpus is not at {CORPUS_POSTS} (../shared is absent)")
-    return CORPUS_POSTS
+    if into is None:
+        return CORPUS_POSTS
+    copy = into / "finews-posts"
+    shutil.copytree(CORPUS_POSTS, copy)
+    return copy
 
 
 def post_text(

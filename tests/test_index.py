@@ -245,7 +245,7 @@ def test_future_setting_publishes_at_once(site: SiteFolder) -> None:
 
 def test_corpus_index(tmp_path: Path) -> None:
     folder = SiteFolder(tmp_path)
-    index = open_index(folder.config(posts_dir=str(corpus_posts()), language="zh-CN"))
+    index = open_index(folder.config(posts_dir=str(corpus_posts(tmp_path)), language="zh-CN"))
     report = index.sync_all()
     assert report.added == 112 and len(report.skipped) == 1
     assert index.counts() == {"posts": 111, "scheduled": 0, "drafts": 0, "categories": 2}

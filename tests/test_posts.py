@@ -186,8 +186,8 @@ def test_post_file_names() -> None:
     assert file_slug("-202205262391921712.md") == "-202205262391921712"
 
 
-def test_corpus_posts_parse_as_the_readme_says() -> None:
-    folder = corpus_posts()
+def test_corpus_posts_parse_as_the_readme_says(tmp_path: Path) -> None:
+    folder = corpus_posts(tmp_path)
     files = {path.name: read_post_file(folder, path.name, SHANGHAI) for path in folder.iterdir()}
     assert len(files) == 112
     skipped = {name: file.problem for name, file in files.items() if file.post is None}

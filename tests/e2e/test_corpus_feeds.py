@@ -19,11 +19,12 @@ PUBLIC = "https://finews.withounder.com"
 @pytest.fixture(scope="module")
 def corpus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     folder = SiteFolder(tmp_path_factory.mktemp("finews"))
+    posts = corpus_posts(folder.root)
     config = folder.write_config(
         title="金融消息",
         base_url=PUBLIC,
         language="zh-CN",
-        posts_dir=str(corpus_posts()),
+        posts_dir=str(posts),
         feed_entries=50,
     )
     server = ServeProcess(config, folder.root / "serve.log")
