@@ -13,8 +13,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit
 
 from feedhub import __version__
 from feedhub.aggregator.poller import Poller
@@ -63,16 +65,20 @@ def configure_logging(level: str = "INFO") -> None:
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not argparse's usage block before it."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--config",
         metavar="PATH",
         help=f"the config file (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG_PATH})",
     )
-    parser = argparse.ArgumentParser(
-        prog="feedhub", description="Publish Jekyll posts as Atom, RSS and JSON feeds."
-    )
+    parser = _Parser(prog="feedhub", description="Publish Jekyll posts as Atom, RSS and JSON feeds.")
     parser.add_argument("--version", action="version", version=f"feedhub {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -80,9 +86,11 @@ def _parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="serve the feeds and pages over HTTP (gunicorn)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    serve.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
-    serve.add_argument("--threads", type=int, default=4, help="threads per worker (default: 4)")
+    serve.add_argument(
+        "--port", type=_between(1, 65535), default=8000, help="port to listen on (default: 8000)"
+    )
+    serve.add_argument("--workers", type=_between(1, 256), default=2, help="worker processes (default: 2)")
+    serve.add_argument("--threads", type=_between(1, 1024), default=4, help="threads per worker (default: 4)")
     serve.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log requests")
     serve.add_argument(
         "--no-scheduler", dest="scheduler", action="store_false", help="do not poll upstream feeds"
@@ -102,7 +110,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="if a scheduler already runs on the data folder, wait for it to stop",
     )
-    poll.add_argument("--jobs", type=int, default=8, help="sources polled at the same time (default: 8)")
+    poll.add_argument(
+        "--jobs", type=_between(1, 256), default=8, help="sources polled at the same time (default: 8)"
+    )
     poll.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # `feedhub serve`'s own poller
     poll.add_argument("--parent-sync", help=argparse.SUPPRESS)  # the full sync `feedhub serve` made
     poll.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
@@ -118,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser(
         "build", parents=[common], help="write every feed and page as static files, for nginx or a CDN"
     )
-    build.add_argument("outdir", type=Path, metavar="OUTDIR")
+    build.add_argument("outdir", type=_folder_to_write, metavar="OUTDIR")
     build.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
     build.set_defaults(command=_build)
 
@@ -132,6 +142,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return number
+
+
+def _folder_to_write(text: str) -> Path:
+    """An argparse type: a folder, or a path where one can be made (not a file)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    return path
+
+
+def _warn_about_base_url(config: Config, port: int) -> None:
+    """Links in feeds and pages are made from base_url: a loopback one on another port leads nowhere."""
+    parts = urlsplit(config.base_url)
+    if parts.hostname in ("localhost", "127.0.0.1", "::1"):
+        linked = parts.port or (443 if parts.scheme == "https" else 80)
+        if linked != port:
+            log.warning(
+                "%s: base_url %s is a loopback address on port %d, but this server listens on %d: "
+                "the links in feeds and pages will not reach it",
+                config.path,
+                config.base_url,
+                linked,
+                port,
+            )
+
+
 def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
     from feedhub.server import AddressInUse, listen, serve  # gunicorn is only needed here
     from feedhub.supervise import Supervised
@@ -141,6 +190,7 @@ def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
     except AddressInUse as exc:
         print(f"feedhub: {exc}", file=sys.stderr)
         return 2
+    _warn_about_base_url(config, args.port)
     # Sync once before the workers start, so each of them opens a warm index.
     index = open_index(config)
     index.sync_all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -171,6 +172,7 @@ class _Reader(MappingReader):
     def config(self) -> Config:
         self.reject_unknown_keys()
         title = self.text("title", required=True)
+        sources_path = self._sources_path()
         return Config(
             path=self.path,
             title=title,
@@ -179,14 +181,15 @@ class _Reader(MappingReader):
             base_url=self._base_url(),
             language=self._language(),
             timezone=self.timezone("timezone", "Asia/Shanghai"),
-            posts_dir=self._folder("posts_dir", must_exist=True),
+            # the aggregator writes posts: a read-only folder is fine for a site without sources
+            posts_dir=self._folder("posts_dir", must_exist=True, writable=sources_path.is_file()),
             data_dir=self._folder("data_dir", default="data"),
             categories=self._categories(),
             feed_entries=self.integer("feed_entries", default=50, low=1, high=1000),
             cache_max_age=self.integer("cache_max_age", default=300, low=0, high=31_536_000),
             permalink=self._permalink(),
             future=self.flag("future", default=False),
-            sources_path=self._sources_path(),
+            sources_path=sources_path,
             allow_private_addresses=self.flag("allow_private_addresses", default=False),
             status=self._status(),
             status_token=os.environ.get(STATUS_TOKEN_ENV) or None,
@@ -220,7 +223,9 @@ class _Reader(MappingReader):
             )
         return language
 
-    def _folder(self, key: str, must_exist: bool = False, default: str | None = None) -> Path:
+    def _folder(
+        self, key: str, must_exist: bool = False, default: str | None = None, writable: bool = True
+    ) -> Path:
         value = self.text(key, required=default is None) or default
         folder = (self.folder / str(value)).resolve()
         if must_exist and not folder.is_dir():
@@ -230,6 +235,14 @@ class _Reader(MappingReader):
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise self.fail(key, f"cannot create folder {folder}: {exc.strerror}") from None
+        if writable:
+            # Tried, not asked (os.access): a read-only mount, chattr +i or a full disk say no only then.
+            try:
+                descriptor, probe = tempfile.mkstemp(prefix=".feedhub-probe-", dir=folder)
+                os.close(descriptor)
+                os.unlink(probe)
+            except OSError as exc:
+                raise self.fail(key, f"cannot write to folder {folder}: {exc.strerror}") from None
         return folder
 
     def _categories(self) -> Mapping[str, str]:

@@ -499,7 +499,10 @@ def test_an_interrupted_first_poll_completes_the_same_backfill(
     agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 8})
     fail_writes_after(monkeypatch, 3, full_disk())
     failed = agg.poll()
-    assert (failed.result, failed.reason) == ("error", "cannot write the posts: No space left on device")
+    assert (failed.result, failed.reason) == (
+        "error",
+        f"cannot write posts to {agg.config.posts_dir}: No space left on device",
+    )
     monkeypatch.undo()
     assert len(agg.posts()) == 3  # what was written is kept, recorded and indexed
     agg.restart()  # a new process, as after kill -9
@@ -545,7 +548,7 @@ def test_a_lost_state_keeps_its_cutoff_across_retries(
         (
             "feedhub.aggregator.merge.Merger.merge",
             OSError(30, "Read-only file system"),
-            "cannot write the posts",
+            "cannot write posts to",
         ),
         (
             "feedhub.aggregator.merge.Merger.merge",

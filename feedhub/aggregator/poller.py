@@ -64,6 +64,7 @@ class Poller:
         self.clock = clock
         self.fetcher = fetcher or Fetcher(user_agent(config), clock)
         self.merger = Merger(config, index, state, clock)
+        self.posts_dir = config.posts_dir
 
     def poll(self, source: Source) -> PollReport:
         """Poll once; whatever fails is this source's error, with a reason, and never raises."""
@@ -87,8 +88,8 @@ class Poller:
         except ParseError as exc:
             outcome, counts = Outcome("error", str(exc)), None
         except OSError as exc:  # a full or read-only disk: the posts cannot be written
-            where = f" {exc.filename}" if exc.filename else ""
-            outcome, counts = Outcome("error", f"cannot write the posts{where}: {exc.strerror or exc}"), None
+            reason = f"cannot write posts to {self.posts_dir}: {exc.strerror or exc}"
+            outcome, counts = Outcome("error", reason), None
         except sqlite3.Error as exc:
             outcome, counts = Outcome("error", f"the index failed: {_failure(exc)}"), None
         except Exception as exc:  # a bug met on hostile input: this source fails, the others go on

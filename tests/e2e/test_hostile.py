@@ -243,11 +243,15 @@ def test_a_full_then_read_only_disk_is_an_error_of_the_source_and_loses_nothing(
     subprocess.run(["unshare", "-rm", "sh", "-c", script], check=True, timeout=300)
     full = (tmp_path / "full.out").read_text()
     assert (tmp_path / "full.status").read_text().strip() == "1", full
-    assert re.search(r"^many\s+error\s+cannot write the posts.*No space left on device", full, re.M), full
+    assert re.search(
+        rf"^many\s+error\s+cannot write posts to {site.posts}: No space left on device", full, re.M
+    ), full
     assert re.search(r"^\d+ sources? polled: ", full, re.M)  # the summary, and every source's line
+    # a folder read-only from the start is refused before anything is polled: one line, exit 2
     readonly = (tmp_path / "readonly.out").read_text()
-    assert re.search(r"^many\s+error\s+cannot write the posts.*Read-only file system", readonly, re.M), (
-        readonly
+    assert (tmp_path / "readonly.status").read_text().strip() == "2", readonly
+    assert readonly.strip() == (
+        f"feedhub: {config}: posts_dir: cannot write to folder {site.posts}: Read-only file system"
     )
     assert (tmp_path / "roomy.status").read_text().strip() == "0", (tmp_path / "roomy.out").read_text()
     shutil.rmtree(site.posts)
