@@ -19,7 +19,8 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from feedhub import __version__
-from feedhub.aggregator.poller import Poller
+from feedhub.aggregator.poll_requests import NoAnswer, ask
+from feedhub.aggregator.poller import Poller, PollReport
 from feedhub.aggregator.scheduler import AlreadyRunning, PollScheduler, SchedulerLock, holder_pid, poll_once
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import StateStore
@@ -101,14 +102,18 @@ def _parser() -> argparse.ArgumentParser:
     poll = commands.add_parser(
         "poll", parents=[common], help="poll the upstream feeds of sources.yaml on their schedule"
     )
-    poll.add_argument("--once", action="store_true", help="poll once now, print a summary and exit")
+    poll.add_argument(
+        "--once",
+        action="store_true",
+        help="poll once now, print a summary and exit (a running scheduler is asked to, and answers)",
+    )
     poll.add_argument(
         "--source", action="append", metavar="ID", help="with --once: only this source (repeatable)"
     )
     poll.add_argument(
         "--wait",
         action="store_true",
-        help="if a scheduler already runs on the data folder, wait for it to stop",
+        help="without --once: if a scheduler already runs on the data folder, wait for it to stop",
     )
     poll.add_argument(
         "--jobs", type=_between(1, 256), default=8, help="sources polled at the same time (default: 8)"
@@ -223,23 +228,38 @@ def _poller_command(config: Config, log_level: str, synced: str | None) -> list[
 
 
 def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
+    record_in_run_folder(config.data_dir, os.getpid())  # or the folder of the `feedhub serve` it runs under
     lock = SchedulerLock(config.data_dir)
     try:
-        lock.acquire(wait=args.wait)
+        lock.acquire(wait=args.wait and not args.once)
     except AlreadyRunning as exc:
-        print(f"feedhub: {exc}", file=sys.stderr)
-        return 3
+        if not args.once:
+            print(f"feedhub: {exc}", file=sys.stderr)
+            return 3
+        return _ask_the_scheduler(config, sources, args)
     try:
-        record_in_run_folder(
-            config.data_dir, os.getpid()
-        )  # or the folder of the `feedhub serve` it runs under
         poller = _poller(config, args.parent_sync)
         if args.once:
-            return _poll_once(poller, sources, args)
+            chosen = _chosen_sources(sources, args)
+            return _print_reports(poll_once(poller, chosen, args.jobs)) if chosen is not None else 2
         PollScheduler(config, poller, args.jobs).run(threading.Event(), parent_pid=args.parent_pid)
         return 0
     finally:
         lock.release()
+
+
+def _ask_the_scheduler(config: Config, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
+    """--once while a scheduler runs: it polls the sources now, and its reports are printed."""
+    if _chosen_sources(sources, args) is None:
+        return 2
+    pid = holder_pid(config.data_dir)
+    log.info("the scheduler (pid %s) polls now and answers", pid)
+    try:
+        reports = ask(config.data_dir, args.source, lambda: holder_pid(config.data_dir) == pid)
+    except NoAnswer as exc:
+        print(f"feedhub: {exc}", file=sys.stderr)
+        return 1
+    return _print_reports(reports)
 
 
 def _poller(config: Config, parent_sync: str | None) -> Poller:
@@ -257,14 +277,18 @@ def _poller(config: Config, parent_sync: str | None) -> Poller:
     return Poller(config, index, StateStore(config.data_dir))
 
 
-def _poll_once(poller: Poller, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
+def _chosen_sources(sources: tuple[Source, ...], args: argparse.Namespace) -> list[Source] | None:
+    """The sources --source names (every enabled one without it); None, said why, for unknown names."""
     known = {source.id: source for source in sources}
     unknown = [name for name in args.source or [] if name not in known]
     if unknown:
         print(f"feedhub: no source {', '.join(map(repr, unknown))} in the sources file", file=sys.stderr)
-        return 2
-    chosen = [known[name] for name in args.source] if args.source else [s for s in sources if s.enabled]
-    reports = poll_once(poller, chosen, args.jobs)
+        return None
+    return [known[name] for name in args.source] if args.source else [s for s in sources if s.enabled]
+
+
+def _print_reports(reports: Sequence[PollReport]) -> int:
+    """One line per source and a summary; the exit status: 1 if any failed."""
     width = max((len(report.source) for report in reports), default=0)
     for report in reports:
         counts = report.counts

@@ -98,8 +98,12 @@ def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upst
         refused = subprocess.run(poll_command(config), capture_output=True, text=True, timeout=60)
         assert refused.returncode == 3
         assert f"a scheduler is already running (pid {first.pid}); use --wait" in refused.stderr
+        # --once asks the running scheduler, which polls now and answers
+        assert wait_for(lambda: upstream.hits("/a"), timeout=30)
         once = subprocess.run(poll_command(config, "--once"), capture_output=True, text=True, timeout=60)
-        assert once.returncode == 3
+        assert once.returncode == 0, once.stderr
+        assert once.stdout.splitlines()[-1] == "1 source polled: 0 new posts, 0 failed"
+        assert len(upstream.hits("/a")) == 2
 
         with open(tmp_path / "second.log", "wb") as log:
             second = subprocess.Popen(poll_command(config, "--wait"), stdout=log, stderr=log)
@@ -108,6 +112,7 @@ def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upst
             assert second.poll() is None and holder_pid(data) == first.pid  # standing by
             first.send_signal(signal.SIGTERM)
             assert first.wait(timeout=60) == 0
+            assert "stopping on SIGTERM" in (tmp_path / "first.log").read_text()
             assert wait_for(lambda: holder_pid(data) == second.pid, timeout=30)
         finally:
             second.send_signal(signal.SIGTERM)
@@ -115,8 +120,8 @@ def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upst
     finally:
         if first.poll() is None:
             first.kill()
-    # polled once: the scheduler that took over keeps the schedule (next poll in a minute)
-    assert len(upstream.hits("/a")) == 1
+    # polled once more (asked): the scheduler that took over keeps the schedule (next poll in a minute)
+    assert len(upstream.hits("/a")) == 2
 
 
 def test_poll_once_summary_and_exit_status(site: SiteFolder, upstream: Upstream) -> None:

@@ -17,7 +17,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -27,6 +28,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from feedhub.aggregator.poll_requests import ANSWER_TIMEOUT, PollRequest, answer, pending
 from feedhub.aggregator.poller import Poller, PollReport
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.config import Config
@@ -113,6 +115,9 @@ class PollScheduler:
         # set a threading.Event could deadlock on the lock the interrupted main thread holds
         # inside Event.wait (SIGTERM then never stopped the scheduler).
         self._signals: set[int] = set()
+        # `feedhub poll --once` requests waiting for the next poll of a source
+        self._waiting: dict[str, list[Future[PollReport]]] = {}
+        self._waiting_lock = threading.Lock()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": JobExecutor(workers)},
@@ -131,7 +136,8 @@ class PollScheduler:
             self.reload()
             checked = time.monotonic()
             while not stop.wait(SIGNAL_CHECK_SECONDS):
-                if self._signals & {signal.SIGTERM, signal.SIGINT}:
+                if received := self._signals & {signal.SIGTERM, signal.SIGINT}:
+                    log.info("stopping on %s", signal.Signals(min(received)).name)
                     break
                 if parent_pid is not None and os.getppid() != parent_pid:
                     log.info("the serving process is gone; stopping the scheduler")
@@ -139,7 +145,9 @@ class PollScheduler:
                 if signal.SIGHUP in self._signals:
                     self._signals.discard(signal.SIGHUP)
                     self.reload()
-                elif time.monotonic() - checked >= RELOAD_CHECK_SECONDS:
+                for request in pending(self.config.data_dir):  # `feedhub poll --once` asks
+                    threading.Thread(target=self._answer, args=(request,), name="poll-request").start()
+                if time.monotonic() - checked >= RELOAD_CHECK_SECONDS:
                     checked = time.monotonic()
                     if self._file_stamp() != self._stamp:
                         self.reload()
@@ -191,16 +199,49 @@ class PollScheduler:
             self.config.sources_path,
         )
 
+    def _answer(self, request: PollRequest) -> None:
+        """Poll the asked sources now, through their jobs (never two polls of one source at once)."""
+        asked = request.sources or [source.id for source in self.sources.values() if source.enabled]
+        waiting: list[Future[PollReport]] = []
+        for source_id in asked:
+            future: Future[PollReport] = Future()
+            waiting.append(future)
+            source = self.sources.get(source_id)
+            job = self.scheduler.get_job(source_id)
+            if source is None:
+                future.set_result(
+                    PollReport(source_id, "error", "not among the scheduler's sources", None, None)
+                )
+            elif job is None:  # disabled: no job to run it, so no other poll of it either
+                future.set_result(self.poller.poll(source))
+            else:
+                with self._waiting_lock:
+                    self._waiting.setdefault(source_id, []).append(future)
+                with contextlib.suppress(JobLookupError):
+                    job.modify(next_run_time=_utc(self.clock()))
+        reports = []
+        for source_id, future in zip(asked, waiting, strict=True):
+            try:
+                reports.append(future.result(timeout=ANSWER_TIMEOUT))
+            except FutureTimeout:
+                reports.append(PollReport(source_id, "error", "the poll did not finish in time", None, None))
+        answer(self.config.data_dir, request, reports)
+
     def _poll(self, source_id: str) -> None:
         source = self.sources.get(source_id)
         if source is None:
             return
         try:
             report = self.poller.poll(source)
-        except Exception:
+        except Exception as exc:
             # A bug must not kill the job: log it, try again at the next interval.
             log.exception("source %s: the poll failed unexpectedly", source_id)
-            return
+            report = PollReport(source_id, "error", f"unexpected error: {exc}", None, None)
+        finally:
+            with self._waiting_lock:
+                waiters = self._waiting.pop(source_id, [])
+        for waiter in waiters:
+            waiter.set_result(report)
         next_poll = (report.state and report.state.next_poll) or self.clock() + source.interval
         with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
             self.scheduler.modify_job(source_id, next_run_time=_utc(next_poll))

@@ -16,8 +16,8 @@ import pytest
 
 from feedhub.aggregator.scheduler import holder_pid
 from feedhub.supervise import FIRST_RESTART_DELAY, MAX_RESTART_DELAY, ChildState, Supervised
-from tests.helpers import ServeProcess, SiteFolder, wait_for
-from tests.upstream import Upstream, item, rss
+from tests.helpers import ServeProcess, SiteFolder, feedhub, wait_for
+from tests.upstream import Response, Upstream, item, rss
 
 
 def serve_with_a_source(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> ServeProcess:
@@ -61,6 +61,34 @@ def test_sighup_to_serve_reloads_sources_in_the_scheduler(
             lambda: server.log().count("1 source (1 enabled, 1 never polled)") == 2, timeout=30
         ), server.log()
         assert server.get("/healthz").status == 200  # gunicorn's own HUP handling goes on
+    finally:
+        assert server.stop() == 0
+
+
+def test_poll_once_asks_the_running_scheduler(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> None:
+    upstream.feed("/feed", rss(item("First", guid="u1")))
+    upstream.script("/broken", *[Response(500)] * 5)
+    site.write_sources(
+        {"id": "up", "url": upstream.url("/feed")}, {"id": "broken", "url": upstream.url("/broken")}
+    )
+    server = ServeProcess(site.write_config(), tmp_path / "serve.log", "--workers", "1")
+    config = ["--config", str(site.config_path)]
+    try:
+        assert wait_for(lambda: upstream.hits("/feed") and upstream.hits("/broken"), timeout=30), server.log()
+        upstream.feed("/feed", rss(item("Second", guid="u2"), item("First", guid="u1")))
+        asked = feedhub("poll", "--once", "--source", "up", *config, timeout=120)
+        assert asked.returncode == 0, asked.stderr
+        assert asked.stdout.splitlines() == [
+            "up  new          1 new, 0 updated",
+            "1 source polled: 1 new post, 0 failed",
+        ]
+        assert len(upstream.hits("/feed")) == 2  # polled by the scheduler, not by the command
+        every = feedhub("poll", "--once", *config, timeout=120)
+        assert every.returncode == 1 and "broken  error" in every.stdout, every.stdout
+        assert every.stdout.splitlines()[-1] == "2 sources polled: 0 new posts, 1 failed"
+        unknown = feedhub("poll", "--once", "--source", "nosuch", *config, timeout=60)
+        assert unknown.returncode == 2 and "no source 'nosuch'" in unknown.stderr
+        assert not list((site.root / "data" / "poll-requests").iterdir())  # nothing left behind
     finally:
         assert server.stop() == 0
 
