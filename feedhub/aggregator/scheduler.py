@@ -215,9 +215,10 @@ class PollScheduler:
             elif job is None:  # disabled: no job to run it, so no other poll of it either
                 future.set_result(self.poller.poll(source))
             else:
-                with self._waiting_lock:
+                # Under the lock that _poll reschedules under: a poll finishing now cannot put the
+                # job back to its interval after this asked for it to run now.
+                with self._waiting_lock, contextlib.suppress(JobLookupError):
                     self._waiting.setdefault(source_id, []).append(future)
-                with contextlib.suppress(JobLookupError):
                     job.modify(next_run_time=_utc(self.clock()))
         reports = []
         for source_id, future in zip(asked, waiting, strict=True):
@@ -237,14 +238,13 @@ class PollScheduler:
             # A bug must not kill the job: log it, try again at the next interval.
             log.exception("source %s: the poll failed unexpectedly", source_id)
             report = PollReport(source_id, "error", f"unexpected error: {exc}", None, None)
-        finally:
-            with self._waiting_lock:
-                waiters = self._waiting.pop(source_id, [])
+        next_poll = (report.state and report.state.next_poll) or self.clock() + source.interval
+        with self._waiting_lock:
+            waiters = self._waiting.pop(source_id, [])
+            with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
+                self.scheduler.modify_job(source_id, next_run_time=_utc(next_poll))
         for waiter in waiters:
             waiter.set_result(report)
-        next_poll = (report.state and report.state.next_poll) or self.clock() + source.interval
-        with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
-            self.scheduler.modify_job(source_id, next_run_time=_utc(next_poll))
 
     def _remove_job(self, source_id: str) -> None:
         with contextlib.suppress(JobLookupError):
