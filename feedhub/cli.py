@@ -27,9 +27,10 @@ from feedhub.aggregator.state import StateStore
 from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path, load_config
 from feedhub.errors import ConfigError
 from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
-from feedhub.index import open_index
+from feedhub.index import Index, open_index
 from feedhub.metrics import record_in_run_folder
 from feedhub.posts import remove_temporaries
+from feedhub.progress import progress
 from feedhub.site import Site
 from feedhub.text import counted
 
@@ -198,7 +199,7 @@ def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
     _warn_about_base_url(config, args.port)
     # Sync once before the workers start, so each of them opens a warm index.
     index = open_index(config)
-    index.sync_all()
+    _sync_showing_progress(index)
     counts, (skipped, _) = index.counts(), index.problems()
     log.info(
         "%s: %s in %s, %d scheduled; %d skipped (see `feedhub check`)",
@@ -273,7 +274,7 @@ def _poller(config: Config, parent_sync: str | None) -> Poller:
         )
     index = open_index(config)
     if parent_sync is None or index.full_sync_stamp() != parent_sync:
-        index.sync_all()  # dedupe must see every post already on disk
+        _sync_showing_progress(index)  # dedupe must see every post already on disk
     return Poller(config, index, StateStore(config.data_dir))
 
 
@@ -301,6 +302,12 @@ def _print_reports(reports: Sequence[PollReport]) -> int:
     return 1 if failed else 0
 
 
+def _sync_showing_progress(index: Index) -> None:
+    """Bring the index up to the folder; on a terminal, with a bar of the files read."""
+    with progress("reading posts", "posts") as advance:
+        index.sync_all(advance)
+
+
 def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespace) -> int:
     if args.source not in {source.id for source in sources}:
         print(f"feedhub: no source {args.source!r} in {config.sources_path}", file=sys.stderr)
@@ -315,8 +322,9 @@ def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespac
 
 def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
     index = open_index(config)
-    index.sync_all()
-    report = Exporter(Site(config, index), args.outdir).run()
+    _sync_showing_progress(index)
+    with progress("exporting", "files") as advance:
+        report = Exporter(Site(config, index), args.outdir).run(advance)
     counts = (
         f"{counted(report.written, 'file')} written, {report.unchanged} unchanged, {report.removed} removed"
     )
@@ -326,7 +334,7 @@ def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
 
 def _check(config: Config, sources: tuple[Source, ...], _args: argparse.Namespace) -> int:
     index = open_index(config)
-    index.sync_all()
+    _sync_showing_progress(index)
     skipped, warnings = index.problems()
     for problem in skipped:
         print(f"{config.posts_dir / problem.path}: skipped: {problem.reason}")

@@ -63,6 +63,7 @@ class Exporter:
         self.report = ExportReport()
         self._old: dict[str, dict[str, str]] = {}
         self._new: dict[str, dict[str, str]] = {}
+        self._advance: Callable[[int], object] = lambda _done: None
         config = site.config
         settings: list[object] = [
             __version__,
@@ -80,7 +81,9 @@ class Exporter:
         # Anything a page shows that the index versions do not cover: a new setting rebuilds all.
         self.build_key = hashlib.sha256(json.dumps(settings, ensure_ascii=False).encode()).hexdigest()[:16]
 
-    def run(self) -> ExportReport:
+    def run(self, advance: Callable[[int], object] = lambda _done: None) -> ExportReport:
+        """Write what changed; ``advance`` is told of each file looked at (for a progress bar)."""
+        self._advance = advance
         self.state.mkdir(parents=True, exist_ok=True)
         for folder, _, _ in os.walk(self.out):  # what an export killed part-way left
             remove_temporaries(Path(folder))
@@ -127,6 +130,7 @@ class Exporter:
 
     def _emit(self, path: str, key: str, build: Callable[[], Representation | None]) -> None:
         """Write one file (and its .gz) unless what it is built from is unchanged."""
+        self._advance(1)
         old = self._old.get(path)
         target = self.out / path
         if not os.path.normpath(os.path.join(self._root, path)).startswith(self._root + os.sep):

@@ -243,8 +243,9 @@ class Index:
 
     # ---- syncing with the folder ------------------------------------------------------
 
-    def sync_all(self) -> SyncReport:
-        """Compare the whole folder with the index by (path, mtime, size) and apply the difference."""
+    def sync_all(self, advance: Callable[[int], object] | None = None) -> SyncReport:
+        """Compare the whole folder with the index by (path, mtime, size) and apply the difference;
+        ``advance`` is told of each batch of files read (for a progress bar)."""
         with self._exclusive():
             conn = self._conn()
             known = {
@@ -256,7 +257,7 @@ class Index:
             changed = sorted(path for path, stamp in self._scan() if known.pop(path, None) != stamp)
             removed = list(known)
             del known
-            report = self._apply(changed, removed)
+            report = self._apply(changed, removed, advance)
             self._publish_due()
             with self._transaction() as conn:
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('synced_at', ?)", (str(time.time()),))
@@ -314,7 +315,9 @@ class Index:
                             continue
                         yield prefix + name, (stat.st_mtime_ns, stat.st_size)
 
-    def _apply(self, changed: list[str], removed: list[str]) -> SyncReport:
+    def _apply(
+        self, changed: list[str], removed: list[str], advance: Callable[[int], object] | None = None
+    ) -> SyncReport:
         report = SyncReport()
         root, tz = self.settings.posts_dir, self.settings.timezone
         removed = list(removed)
@@ -329,6 +332,8 @@ class Index:
                 raise
             except Exception:  # a file the index cannot take: the batch again, each file on its own
                 report.include(self._store_batch(present, one_by_one=True))
+            if advance is not None:
+                advance(len(files))
         if removed:
             with self._transaction() as conn:
                 affected: set[str] = set()
