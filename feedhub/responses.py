@@ -116,7 +116,8 @@ class FastPath:
         if query and not _is_canonical(query):
             return  # `?utm_source=…` and the like would fill the table
         with self._lock:
-            self._urls[(environ.get("PATH_INFO", ""), query)] = (key, version_key, environ[ROUTE_KEY])
+            route = environ.get(ROUTE_KEY, UNROUTED)
+            self._urls[(environ.get("PATH_INFO", ""), query)] = (key, version_key, route)
             while len(self._urls) > _REMEMBERED_URLS:
                 self._urls.popitem(last=False)
 
