@@ -26,7 +26,7 @@ def _first_to_fail() -> bool:
     Only that one exits with WORKER_BOOT_ERROR: the master, while halting, raises again (with a
     traceback) for each further worker it reaps with that code.
     """
-    marker = Path(tempfile.gettempdir()) / f"feedhub-boot-failed-{os.getppid()}"
+    marker = Path(tempfile.gettempdir()) / f"feedhub-boot-failed-{_master_identity()}"
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
@@ -34,6 +34,18 @@ def _first_to_fail() -> bool:
     except OSError:
         return True
     return True
+
+
+def _master_identity() -> str:
+    """The master's pid and start time: a pid alone comes back (a container's master is pid 1 after
+    every restart), and a marker left by an earlier master would make every worker exit quietly."""
+    master = os.getppid()
+    try:
+        # /proc/<pid>/stat: the fields after the command's ")" start at the 3rd; the 22nd is the start time
+        started = Path(f"/proc/{master}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        started = "unknown"
+    return f"{master}-{started}"
 
 
 configure_logging()
