@@ -19,15 +19,17 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from feedhub import __version__
+from feedhub.aggregator.lock import AlreadyRunning, SchedulerLock, holder_pid
 from feedhub.aggregator.poll_requests import NoAnswer, ask
 from feedhub.aggregator.poller import Poller, PollReport
-from feedhub.aggregator.scheduler import AlreadyRunning, PollScheduler, SchedulerLock, holder_pid, poll_once
+from feedhub.aggregator.scheduler import PollScheduler, poll_once
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import StateStore
 from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path, load_config
 from feedhub.errors import ConfigError
 from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
 from feedhub.index import Index, open_index
+from feedhub.log_format import configure_logging
 from feedhub.metrics import record_in_run_folder
 from feedhub.posts import remove_temporaries
 from feedhub.progress import progress
@@ -48,20 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     status: int = args.command(config, sources, args)
     return status
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """One line per event on stderr, in gunicorn's format so the two logs read as one."""
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S %z",
-        stream=sys.stderr,
-    )
-    # APScheduler logs every run of every job; feedhub logs one line per poll instead.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    # watchfiles logs each batch of changes, in every web worker; feedhub logs what a sync changed, once.
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]

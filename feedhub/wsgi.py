@@ -11,9 +11,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from feedhub.cli import configure_logging
 from feedhub.config import config_path, load_config
 from feedhub.errors import FeedhubError
+from feedhub.log_format import configure_logging
 from feedhub.metrics import record_in_run_folder
 from feedhub.web import create_app
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from feedhub.aggregator.lock import AlreadyRunning, SchedulerLock, holder_pid
 from feedhub.aggregator.poller import Poller
-from feedhub.aggregator.scheduler import AlreadyRunning, PollScheduler, SchedulerLock, holder_pid
+from feedhub.aggregator.scheduler import PollScheduler
 from feedhub.aggregator.state import StateStore
 from feedhub.config import Config
 from feedhub.index import open_index

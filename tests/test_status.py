@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.aggregator.scheduler import SchedulerLock
+from feedhub.aggregator.lock import SchedulerLock
 from feedhub.aggregator.state import Outcome, StateStore
 from feedhub.config import StatusAccess
 from feedhub.errors import ConfigError

@@ -25,6 +25,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from feedhub.addresses import AddressPolicy, AddressRefused, refusal
+from feedhub.aggregator.state import Validators
 from feedhub.errors import FeedhubError
 from feedhub.limits import MAX_REDIRECTS
 from feedhub.urls import is_http_url
@@ -39,14 +40,6 @@ ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
-
-
-@dataclass(frozen=True)
-class Validators:
-    """HTTP validators, stored exactly as the server sent them."""
-
-    etag: str | None = None
-    last_modified: str | None = None
 
 
 @dataclass(frozen=True)

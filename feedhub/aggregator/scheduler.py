@@ -9,7 +9,6 @@ is checked every few seconds, and SIGHUP reloads it at once).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import random
@@ -20,8 +19,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TextIO
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -37,65 +34,11 @@ from feedhub.text import counted
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = "scheduler.lock"
 RELOAD_CHECK_SECONDS = 2.0
 SIGNAL_CHECK_SECONDS = 0.2
 # Sources due when the scheduler starts are spread out (50 ms each, 30 s at most), not all polled at once.
 STARTUP_SPREAD_PER_SOURCE = 0.05
 STARTUP_SPREAD_SECONDS = 30.0
-
-
-class AlreadyRunning(FeedhubError):
-    def __init__(self, data_dir: Path, pid: int | None) -> None:
-        holder = f"pid {pid}" if pid else "another process"
-        super().__init__(f"{data_dir}: a scheduler is already running ({holder}); use --wait to wait for it")
-        self.pid = pid
-
-
-class SchedulerLock:
-    """The one scheduler of a data folder: an exclusive lock on a file, with the holder's pid."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.path = data_dir / LOCK_FILE
-        self._file: TextIO | None = None
-
-    def acquire(self, wait: bool) -> None:
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for the scheduler's life
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = holder_pid(self.data_dir)
-            if not wait:
-                handle.close()
-                raise AlreadyRunning(self.data_dir, pid) from None
-            log.info("%s: the scheduler of pid %s polls; standing by to take over", self.data_dir, pid)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._file = handle
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()  # closing drops the lock
-            self._file = None
-
-
-def holder_pid(data_dir: Path) -> int | None:
-    """The pid of the scheduler running on this data folder, or None when none is."""
-    path = data_dir / LOCK_FILE
-    try:
-        with open(path) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                text = handle.read().strip()
-                return int(text) if text.isdigit() else 0
-            return None
-    except FileNotFoundError:
-        return None
 
 
 def poll_once(poller: Poller, sources: list[Source], workers: int) -> list[PollReport]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from feedhub.aggregator.fetch import Validators
 from feedhub.db import Database, run_script
 from feedhub.errors import FeedhubError
 
@@ -80,6 +79,14 @@ _SOURCE_COLUMNS = (
     "resume_after",
 )
 _SELECT_SOURCE = f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources"
+
+
+@dataclass(frozen=True)
+class Validators:
+    """HTTP validators, stored exactly as the server sent them."""
+
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True)

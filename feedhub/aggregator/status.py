@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from feedhub.aggregator.scheduler import holder_pid
+from feedhub.aggregator.lock import holder_pid
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import SourceState, StateStore
 from feedhub.config import Config

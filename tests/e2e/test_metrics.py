@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedhub.aggregator.scheduler import holder_pid
+from feedhub.aggregator.lock import holder_pid
 from tests.helpers import ServeProcess, SiteFolder, wait_for
 from tests.upstream import Upstream, item, rss
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.aggregator.scheduler import holder_pid
+from feedhub.aggregator.lock import holder_pid
 from feedhub.supervise import FIRST_RESTART_DELAY, MAX_RESTART_DELAY, ChildState, Supervised
 from tests.helpers import ServeProcess, SiteFolder, feedhub, wait_for
 from tests.upstream import Response, Upstream, item, rss
