@@ -104,20 +104,14 @@ class Supervised:
             return
         self.send(signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                pid, _ = os.waitpid(process.pid, os.WNOHANG)
-            except ChildProcessError:
-                pid = process.pid
-            if pid:
-                break
+        while self._process is not None and time.monotonic() < deadline:
             time.sleep(0.05)
-        else:
+            self.reap()
+        if self._process is not None:
             process.kill()
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(process.pid, 0)
-        process.returncode = process.returncode if process.returncode is not None else -1
-        self._process = None
+            process.returncode, self._process = -signal.SIGKILL, None
 
 
 def _how_it_ended(status: int | None) -> str:

@@ -143,13 +143,12 @@ def create_app(
         }
         return _uncached_json(health, 503 if state is HealthState.UNHEALTHY else 200)
 
-    def status_report() -> tuple[StatusReport, bool]:
-        """The report this request may see, and whether in full detail; 404 or 401 else."""
+    def status_detail() -> bool:
+        """Whether this request may see full detail (else the redacted form); 404 or 401 when none."""
         if config.status is StatusAccess.OFF:
             abort(404)
-        report = status_board.report()
         if config.status is StatusAccess.PUBLIC:
-            return report.public(config_folder), False
+            return False
         if not _bearer_matches(request.headers.get("Authorization", ""), config.status_token or ""):
             abort(
                 Response(
@@ -158,7 +157,13 @@ def create_app(
                     {"WWW-Authenticate": 'Bearer realm="feedhub status"', "Cache-Control": "no-store"},
                 )
             )
-        return report, True
+        return True
+
+    def status_report() -> tuple[StatusReport, bool]:
+        """The report this request may see, and whether in full detail."""
+        detail = status_detail()
+        report = status_board.report()
+        return (report if detail else report.public(config_folder)), detail
 
     @app.get("/status.json")
     def status_json() -> Response:
@@ -182,12 +187,13 @@ def create_app(
         yield gauge(
             "feedhub_skipped_posts", "Post files that cannot be published", len(site.index.problems()[0])
         )
-        aggregation = status_board.health()
-        yield gauge("feedhub_scheduler_up", "1 when a scheduler holds the data folder", aggregation.running)
+        report = status_board.report()
+        running = report.scheduler_pid is not None
+        yield gauge("feedhub_scheduler_up", "1 when a scheduler holds the data folder", running)
         errors = GaugeMetricFamily(
             "feedhub_source_consecutive_errors", "Polls failed in a row, by source", labels=["source"]
         )
-        for source in status_board.report().sources:
+        for source in report.sources:
             errors.add_metric([source.id], source.consecutive_errors)
         yield errors
 
@@ -195,7 +201,7 @@ def create_app(
 
     @app.get("/metrics")
     def metrics() -> Response:
-        status_report()  # the same access as /status: public, token or off
+        status_detail()  # the same access as /status: public, token or off
         return Response(scrape.document(), content_type=METRICS_TYPE, headers={"Cache-Control": "no-store"})
 
     @app.get("/<path:permalink>")
