@@ -41,9 +41,9 @@ from bench.measure import (
 from bench.upstream import start_nginx, stop, write_feeds, write_sources
 from feedhub import __version__
 from feedhub.config import load_config
-from feedhub.index import open_index
+from feedhub.index.write import open_writer
 from feedhub.pages import Pages
-from feedhub.site import Site
+from feedhub.site import open_site
 
 
 @dataclass
@@ -87,6 +87,7 @@ class Bench:
         self.logs = self.work / "logs"
         self.logs.mkdir(exist_ok=True)
         self.rows: list[Row] = []
+        self.database: str | None = None  # a PostgreSQL URL for the stores' config; None: SQLite
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -110,7 +111,8 @@ class Bench:
             leftover.unlink()
         (folder / "feedhub.yaml").write_text(
             "title: bench\nbase_url: https://bench.example\nlanguage: zh-CN\n"
-            "posts_dir: _posts\ndata_dir: data\nsources: sources.yaml\n",
+            "posts_dir: _posts\ndata_dir: data\nsources: sources.yaml\n"
+            + (f"database: {self.database}\n" if self.database else ""),
             "utf-8",
         )
         (folder / "sources.yaml").write_text("sources: []\n", "utf-8")
@@ -118,9 +120,10 @@ class Bench:
 
     def categories(self, store: Path) -> list[tuple[str, int]]:
         """(slug, posts) of the store's categories, most posts first."""
-        index = open_index(load_config(store / "feedhub.yaml"))
-        index.sync_all()
-        return sorted(((c.slug, c.count) for c in index.categories()), key=lambda item: -item[1])
+        config = load_config(store / "feedhub.yaml")
+        open_writer(config).sync_all()
+        categories = open_site(config).index.categories()
+        return sorted(((c.slug, c.count) for c in categories), key=lambda item: -item[1])
 
     # ---- measurements -----------------------------------------------------------------
 
@@ -168,11 +171,12 @@ class Bench:
     def rebuild_ms(self, store: Path, slug: str) -> float:
         """A category feed built again after one of its posts changed (in process: no HTTP)."""
         config = load_config(store / "feedhub.yaml")
-        index = open_index(config)
+        index = open_writer(config)
         index.sync_all()
-        pages = Pages(Site(config, index))
+        site = open_site(config)
+        pages = Pages(site)
         pages.feed(slug, "atom", 1)
-        post = next(e for e in index.entries(slug, 0, 50))
+        post = site.index.posts(slug, 0, 1)[0].entry
         path = config.posts_dir / post.path
         original = path.read_bytes()
         timings = []
@@ -536,28 +540,33 @@ def render_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_report(args: argparse.Namespace, table: str, unit: float) -> None:
+def write_report(
+    args: argparse.Namespace, table: str, unit: float, marker: str = "results", heading: str = "Results"
+) -> None:
     cpu = re.search(r"Model name:\s+(.+)", subprocess.run(["lscpu"], capture_output=True, text=True).stdout)
     memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    command = "bash bench/run " + " ".join(sys.argv[1:])
+    command = ("bash bench/run " if marker == "results" else f"python -m bench.{marker} ") + " ".join(
+        sys.argv[1:]
+    )
     machine = (
         f"{cpu.group(1).strip() if cpu else platform.processor()}, {os.cpu_count()} cores, "
         f"{int(memory.group(1)) // 1024 // 1024} GiB; {platform.platform()}; "
         f"Python {platform.python_version()}"
     )
     results = (
-        f"## Results\n\nRun on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command.strip()}` "
+        f"## {heading}\n\nRun on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{command.strip()}` "
         f"(feedhub {__version__}, commit {commit.stdout.strip()}).\n\n"
         f"Machine: {machine}. CPU calibration job: {unit * 1000:.1f} ms.\n\n{table}\n"
     )
     path = args.output
-    text = path.read_text("utf-8") if path.exists() else "# Performance\n\n<!-- results -->\n"
-    start, end = "<!-- results -->", "<!-- /results -->"
-    if start in text:
-        before = text.split(start)[0]
-        after = text.split(end)[1] if end in text else ""
-        text = f"{before}{start}\n{results}{end}{after}"
+    text = path.read_text("utf-8") if path.exists() else "# Performance\n"
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    before = text.split(start)[0]
+    after = text.split(end)[1] if end in text else ""
+    text = f"{before}{start}\n{results}{end}{after}"
     path.write_text(text, "utf-8")
     print(f"written to {path}")
 

@@ -26,14 +26,15 @@ from feedhub.aggregator.scheduler import PollScheduler, poll_once
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import StateStore
 from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path, load_config
-from feedhub.errors import ConfigError
+from feedhub.errors import ConfigError, StorageError
 from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
-from feedhub.index import Index, open_index
+from feedhub.index.write import IndexWriter, open_writer
 from feedhub.log_format import configure_logging
 from feedhub.metrics import record_in_run_folder
 from feedhub.posts import remove_temporaries
 from feedhub.progress import progress
-from feedhub.site import Site
+from feedhub.site import open_site
+from feedhub.storage import close_shared, open_storage
 from feedhub.text import counted
 
 log = logging.getLogger("feedhub")
@@ -48,7 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"feedhub: {exc}", file=sys.stderr)
         return 2
-    status: int = args.command(config, sources, args)
+    try:
+        status: int = args.command(config, sources, args)
+    except StorageError as exc:  # the database is away, full or from a newer feedhub: one line, no traceback
+        print(f"feedhub: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        close_shared()
     return status
 
 
@@ -186,9 +193,10 @@ def _serve(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
         return 2
     _warn_about_base_url(config, args.port)
     # Sync once before the workers start, so each of them opens a warm index.
-    index = open_index(config)
+    index = open_writer(config)
     _sync_showing_progress(index)
-    counts, (skipped, _) = index.counts(), index.problems()
+    site = open_site(config)
+    counts, (skipped, _) = site.counts(), site.problems()
     log.info(
         "%s: %s in %s, %d scheduled; %d skipped (see `feedhub check`)",
         config.posts_dir,
@@ -260,10 +268,10 @@ def _poller(config: Config, parent_sync: str | None) -> Poller:
             config.posts_dir,
             counted(removed, "temporary file"),
         )
-    index = open_index(config)
+    index = open_writer(config)
     if parent_sync is None or index.full_sync_stamp() != parent_sync:
         _sync_showing_progress(index)  # dedupe must see every post already on disk
-    return Poller(config, index, StateStore(config.data_dir))
+    return Poller(config, index, StateStore(open_storage(config).state))
 
 
 def _chosen_sources(sources: tuple[Source, ...], args: argparse.Namespace) -> list[Source] | None:
@@ -283,14 +291,14 @@ def _print_reports(reports: Sequence[PollReport]) -> int:
         counts = report.counts
         numbers = f"{counts.new} new, {counts.updated} updated" if counts else ""
         reason = f"  {report.reason}" if report.reason else ""
-        print(f"{report.source:{width}}  {report.result:12} {numbers:22}{reason}".rstrip())
+        print(f"{report.source:{width}}  {report.outcome_word:12} {numbers:22}{reason}".rstrip())
     failed = [report for report in reports if report.failed]
     merged = sum(report.counts.new for report in reports if report.counts)
     print(f"{counted(len(reports), 'source')} polled: {counted(merged, 'new post')}, {len(failed)} failed")
     return 1 if failed else 0
 
 
-def _sync_showing_progress(index: Index) -> None:
+def _sync_showing_progress(index: IndexWriter) -> None:
     """Bring the index up to the folder; on a terminal, with a bar of the files read."""
     with progress("reading posts", "posts") as advance:
         index.sync_all(advance)
@@ -300,7 +308,7 @@ def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespac
     if args.source not in {source.id for source in sources}:
         print(f"feedhub: no source {args.source!r} in {config.sources_path}", file=sys.stderr)
         return 2
-    StateStore(config.data_dir).enable(args.source, time.time())
+    StateStore(open_storage(config).state).enable(args.source, time.time())
     pid = holder_pid(config.data_dir)
     if pid:
         os.kill(pid, signal.SIGHUP)  # the running scheduler picks it up now
@@ -309,10 +317,9 @@ def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespac
 
 
 def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
-    index = open_index(config)
-    _sync_showing_progress(index)
+    _sync_showing_progress(open_writer(config))
     with progress("exporting", "files") as advance:
-        report = Exporter(Site(config, index), args.outdir).run(advance)
+        report = Exporter(open_site(config), args.outdir).run(advance)
     counts = (
         f"{counted(report.written, 'file')} written, {report.unchanged} unchanged, {report.removed} removed"
     )
@@ -321,14 +328,14 @@ def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespac
 
 
 def _check(config: Config, sources: tuple[Source, ...], _args: argparse.Namespace) -> int:
-    index = open_index(config)
-    _sync_showing_progress(index)
-    skipped, warnings = index.problems()
+    _sync_showing_progress(open_writer(config))
+    site = open_site(config)
+    skipped, warnings = site.problems()
     for problem in skipped:
         print(f"{config.posts_dir / problem.path}: skipped: {problem.reason}")
     for problem in warnings:
         print(f"{config.posts_dir / problem.path}: warning: {problem.reason}")
-    counts = index.counts()
+    counts = site.counts()
     print(
         f"{config.path}: ok; {counted(counts['posts'], 'post')} in "
         f"{counted(counts['categories'], 'category', 'categories')}, "

@@ -24,10 +24,12 @@ from feedhub.errors import ConfigError
 from feedhub.limits import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_QUOTED_CHARS, MIB
 from feedhub.safe_yaml import YamlError, load_yaml
 from feedhub.text import quoted
+from feedhub.urls import is_http_url
 
 DEFAULT_CONFIG_PATH = Path("config/feedhub.yaml")
 CONFIG_ENV = "FEEDHUB_CONFIG"
 STATUS_TOKEN_ENV = "FEEDHUB_STATUS_TOKEN"
+DATABASE_ENV = "FEEDHUB_DATABASE_URL"
 
 
 class StatusAccess(Enum):
@@ -67,6 +69,8 @@ class Config:
     allow_private_addresses: bool  # may redirects (and every address feedhub finds itself) be internal
     status: StatusAccess  # who may see /status and /status.json, and how much
     status_token: str | None = field(default=None, repr=False)  # with StatusAccess.TOKEN
+    # A PostgreSQL URL shared by several hosts; None: SQLite files in data_dir. It may hold a password.
+    database: str | None = field(default=None, repr=False)
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -193,7 +197,23 @@ class _Reader(MappingReader):
             allow_private_addresses=self.flag("allow_private_addresses", default=False),
             status=self._status(),
             status_token=os.environ.get(STATUS_TOKEN_ENV) or None,
+            database=self._database(),
         )
+
+    def _database(self) -> str | None:
+        """``database:``, or $FEEDHUB_DATABASE_URL (which wins: a password stays out of the file)."""
+        from_env = os.environ.get(DATABASE_ENV, "").strip()
+        url = from_env or self.text("database")
+        if not url:
+            return None
+        if urlsplit(url).scheme not in ("postgresql", "postgres"):
+            where = f"the environment variable {DATABASE_ENV}" if from_env else "it"
+            raise self.fail(
+                "database",
+                f"must be a PostgreSQL URL like postgresql://user@host:5432/feedhub; {where} starts "
+                f"{quoted(url.partition(':')[0])}",
+            )
+        return url
 
     def _status(self) -> StatusAccess:
         value = self.text("status") or StatusAccess.PUBLIC.value
@@ -209,7 +229,7 @@ class _Reader(MappingReader):
     def _base_url(self) -> str:
         url = self.text("base_url", required=True)
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(url):
             raise self.fail("base_url", f"must be an absolute http(s) URL, got {quoted(url)}")
         if parts.query or parts.fragment:
             raise self.fail("base_url", f"must not have a query or fragment, got {quoted(url)}")
@@ -298,4 +318,5 @@ _KEYS = (
     "sources",
     "allow_private_addresses",
     "status",
+    "database",
 )

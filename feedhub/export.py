@@ -20,7 +20,6 @@ from pathlib import Path
 from feedhub import __version__
 from feedhub.cache import Representation
 from feedhub.feeds import FEED_FORMATS
-from feedhub.index import SITE
 from feedhub.pages import HTML, Pages
 from feedhub.posts import remove_temporaries, write_atomically
 from feedhub.site import LISTING_PAGE_SIZE, Site
@@ -90,14 +89,14 @@ class Exporter:
         manifest = self.state / MANIFEST
         if manifest.exists():
             self._old = json.loads(manifest.read_text("utf-8"))
-        instance = f"{self.build_key}:{self.site.index.instance()}"
-        self._site_files(f"{instance}:{self.site.index.version(SITE)}")
+        instance = f"{self.build_key}:{self.site.instance()}"
+        self._site_files(f"{instance}:{self.site.version(None)}")
         for category in self.site.categories():
-            self._category_files(category.slug, f"{instance}:{self.site.index.version(category.slug)}")
-        for permalink, digest, categories in self.site.index.published_posts():
-            titles = "|".join(self.site.title_of(slug) for slug in categories)
-            key = f"{self.build_key}:{digest}:{titles}"
-            self._emit(permalink_file(permalink), key, partial(self.pages.post, permalink))
+            self._category_files(category.slug, f"{instance}:{self.site.version(category.slug)}")
+        for post in self.site.published_posts():
+            titles = "|".join(self.site.title_of(slug) for slug in post.categories)
+            key = f"{self.build_key}:{post.digest}:{titles}"
+            self._emit(permalink_file(post.permalink), key, partial(self.pages.post, post.permalink))
         self._remove_stale()
         write_atomically(manifest, json.dumps(self._new, ensure_ascii=False, sort_keys=True))
         write_atomically(self.state / NGINX_SNIPPET, nginx_snippet(self.site, self.out.resolve()))

@@ -17,7 +17,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from feedhub import __version__
-from feedhub.index import Entry
+from feedhub.index.model import Entry
 from feedhub.urls import SiteUrls
 
 FEED_FORMATS = {

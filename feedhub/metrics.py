@@ -182,6 +182,7 @@ def feed_build(fmt: str) -> Iterator[None]:
 
 
 def record_poll(source: str, result: str, merged: int) -> None:
+    """Count one poll of `source` (its PollResult's value) and the entries it merged."""
     POLLS.labels(source, result).inc()
     if merged:
         ENTRIES_MERGED.labels(source).inc(merged)

@@ -69,7 +69,7 @@ class Pages:
         return self._html("post.html", entry.updated, entry=entry, categories=categories)
 
     def opml(self, fmt: str) -> Representation:
-        updated = self.site.index.feed_size(None)[1]
+        updated = self.site.updated()
         return Representation(opml_document(self.site, self.site.categories(), fmt, updated), OPML, updated)
 
     def not_found(self) -> str:

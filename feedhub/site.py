@@ -1,7 +1,8 @@
 """The published site as readers see it: categories with titles, feed pages, listings.
 
-It joins the config (titles, page sizes) with the index (what the posts say), so
-that feeds and pages never decide these things twice.
+The one reader of the index: pages, feeds, OPML, health and the export all ask this,
+never the storage. It joins the config (titles, page sizes) with the index (what the
+posts say) and the rendered HTML, so that feeds and pages never decide these things twice.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from datetime import datetime
 from feedhub.config import Config
 from feedhub.feeds import FeedPage, SiteInfo
 from feedhub.i18n import labels
-from feedhub.index import SITE, CategoryStats, Entry, Headline, Index
+from feedhub.index.model import CategoryStats, Entry, Headline, Problem, PublishedPost
+from feedhub.index.read import IndexReader
+from feedhub.index.schema import SITE
+from feedhub.rendered import RenderedHtml
+from feedhub.storage import open_storage
 from feedhub.urls import UNCATEGORIZED, SiteUrls
 
 LISTING_PAGE_SIZE = 100
@@ -37,9 +42,10 @@ class Listing:
 
 
 class Site:
-    def __init__(self, config: Config, index: Index) -> None:
+    def __init__(self, config: Config, index: IndexReader) -> None:
         self.config = config
         self.index = index
+        self.rendered = RenderedHtml(index.backend, config.base_url)
         self.urls = SiteUrls(config.base_url)
         self.info = SiteInfo(
             title=config.title,
@@ -93,7 +99,7 @@ class Site:
         last_page = _pages(count, size)
         if not 1 <= page <= last_page:
             return None
-        entries = self.index.entries(slug, (page - 1) * size, size)
+        entries = self.rendered.entries(self.index.posts(slug, (page - 1) * size, size))
         return FeedPage(
             slug=slug,
             title=title,
@@ -128,11 +134,35 @@ class Site:
         return [(category, headlines.get(category.slug, [])) for category in self.categories()]
 
     def post(self, permalink: str) -> tuple[Entry, list[Category]] | None:
-        entry = self.index.entry_at(permalink)
-        if entry is None:
+        stored = self.index.post_at(permalink)
+        if stored is None:
             return None
+        (entry,) = self.rendered.entries([stored])
         slugs = entry.categories or (UNCATEGORIZED,)
         return entry, [Category(slug, self.title_of(slug), 0, None) for slug in slugs]
+
+    def updated(self) -> datetime | None:
+        """When the newest post of the site was last updated."""
+        return self.index.feed_size(None)[1]
+
+    def problems(self) -> tuple[list[Problem], list[Problem]]:
+        """(post files that cannot be published, with the reason; warnings about published ones)."""
+        return self.index.problems()
+
+    def counts(self) -> dict[str, int]:
+        """Published, scheduled and draft posts, and categories."""
+        return self.index.counts()
+
+    def instance(self) -> str:
+        """Names this index: versions of another one are not comparable with its versions."""
+        return self.index.instance()
+
+    def published_posts(self) -> list[PublishedPost]:
+        return self.index.published_posts()
+
+    def changes_problem(self) -> str | None:
+        """Why changes by other hosts may not be arriving (the shared database is away), or None."""
+        return self.index.versions.problem()
 
     def find_category(self, name: str) -> str | None:
         """A category by slug, or by its lower-cased form as Jekyll wrote it into URLs."""
@@ -144,3 +174,8 @@ class Site:
 
 def _pages(count: int, per_page: int) -> int:
     return max(1, math.ceil(count / per_page))
+
+
+def open_site(config: Config) -> Site:
+    """The site of a config, reading its index from the configured storage."""
+    return Site(config, IndexReader(open_storage(config).index, config.timezone))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable, Hashable, Iterator
 from enum import Enum
@@ -22,16 +23,22 @@ from feedhub import __version__
 from feedhub.aggregator.status import StatusBoard, StatusReport
 from feedhub.cache import Representation, ResponseCache
 from feedhub.config import Config, StatusAccess
+from feedhub.errors import StorageError
 from feedhub.feeds import FEED_FORMATS
-from feedhub.index import open_index
+from feedhub.index.read import IndexReader
+from feedhub.index.schema import IndexSettings
+from feedhub.index.write import IndexWriter
 from feedhub.metrics import CONTENT_TYPE as METRICS_TYPE
 from feedhub.metrics import Scrape, feed_build, gauge
 from feedhub.pages import HTML, Pages
 from feedhub.redact import public_text
 from feedhub.responses import ROUTE_KEY, UNROUTED, FastPath, respond
 from feedhub.site import Site
+from feedhub.storage import open_storage
 from feedhub.urls import page_number
 from feedhub.watch import Watcher
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -51,9 +58,10 @@ def create_app(
     "syncing". ``parent_sync`` is the full sync `feedhub serve` made before it started
     this worker, which saves the worker its own.
     """
-    index = open_index(config, clock)
-    site = Site(config, index)
-    watcher = Watcher(index, config.posts_dir, parent_sync=parent_sync)
+    backend = open_storage(config).index
+    writer = IndexWriter(backend, IndexSettings.from_config(config), clock)
+    site = Site(config, IndexReader(backend, config.timezone))
+    watcher = Watcher(writer, config.posts_dir, parent_sync=parent_sync)
     watcher.start()
     watcher.ready.wait(initial_sync_wait)
 
@@ -124,19 +132,28 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> Response:
-        skipped, warnings = site.index.problems()
-        aggregation = status_board.health()
+        try:
+            skipped, warnings = site.problems()
+            counts = site.counts()
+            aggregation = status_board.health()
+        except StorageError as exc:
+            # What is cached is still served; everything else waits for the database.
+            problem = public_text(str(exc), config_folder)
+            return _uncached_json(
+                {"status": HealthState.UNHEALTHY.value, "database": problem, "version": __version__}, 503
+            )
         state = HealthState.OK
-        if watcher.last_error:
+        error = watcher.last_error or site.changes_problem()
+        if error:
             state = HealthState.DEGRADED
         if aggregation.problem:
             state = HealthState.UNHEALTHY
         health = {
             "status": state.value,
-            "error": public_text(watcher.last_error, config_folder) if watcher.last_error else None,
+            "error": public_text(error, config_folder) if error else None,
             "version": __version__,
             "index": "ready" if watcher.ready.is_set() else "syncing",
-            **site.index.counts(),
+            **counts,
             "scheduler": aggregation.as_json(),
             "skipped": [{"file": p.path, "reason": p.reason} for p in skipped],
             "warnings": [{"file": p.path, "warning": p.reason} for p in warnings],
@@ -178,15 +195,13 @@ def create_app(
 
     def now() -> Iterator[Metric]:
         """What is true at the moment of a scrape."""
-        counts = site.index.counts()
+        counts = site.counts()
         yield gauge("feedhub_posts", "Published posts", counts["posts"])
         yield gauge("feedhub_categories", "Categories with published posts", counts["categories"])
         yield gauge(
             "feedhub_scheduled_posts", "Posts dated in the future, not yet published", counts["scheduled"]
         )
-        yield gauge(
-            "feedhub_skipped_posts", "Post files that cannot be published", len(site.index.problems()[0])
-        )
+        yield gauge("feedhub_skipped_posts", "Post files that cannot be published", len(site.problems()[0]))
         report = status_board.report()
         running = report.scheduler_pid is not None
         yield gauge("feedhub_scheduler_up", "1 when a scheduler holds the data folder", running)
@@ -216,6 +231,15 @@ def create_app(
         if slug is None:
             abort(404)
         return redirect(site.urls.category_page(slug), 301)
+
+    @app.errorhandler(StorageError)
+    def database_away(exc: StorageError) -> Response:
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        return Response(
+            "the database is not available; try again shortly\n",
+            503,
+            {"Retry-After": "5", "Cache-Control": "no-store", "Content-Type": "text/plain; charset=utf-8"},
+        )
 
     @app.errorhandler(404)
     def not_found(_error: Exception) -> tuple[str, int]:

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.config import Config
+from feedhub.config import DATABASE_ENV, Config
 from feedhub.metrics import FOLDER_ENV
+from feedhub.storage import close_shared
 from feedhub.web import create_app
 from tests.helpers import SHARED, Server, SiteFolder
+from tests.postgres import PostgresServer, start_server
 from tests.upstream import Upstream
 
 
@@ -33,15 +35,41 @@ def shared_stays_untouched() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def own_metrics_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+def own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A run folder chosen by one test (an in-process `feedhub poll`) is not inherited by the next
-    test's processes: their metrics would add up with it."""
+    test's processes: their metrics would add up with it. Nor is a database URL from outside."""
     monkeypatch.delenv(FOLDER_ENV, raising=False)
+    monkeypatch.delenv(DATABASE_ENV, raising=False)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (each test takes a database of its own)."""
+    server = start_server()
+    yield server
+    server.close()
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> SiteFolder:
-    folder = SiteFolder(tmp_path / "site")
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where the site stores its index and state: SQLite unless a test is parametrized with
+    BOTH_BACKENDS (tests/helpers.py)."""
+    yield getattr(request, "param", "sqlite")
+    close_shared()  # this test's pools and listeners
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, backend: str) -> str | None:
+    """A new PostgreSQL database for this test, or None with SQLite."""
+    if backend != "postgresql":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()
+
+
+@pytest.fixture
+def site(tmp_path: Path, database: str | None) -> SiteFolder:
+    folder = SiteFolder(tmp_path / "site", database)
     folder.posts.mkdir(parents=True)
     return folder
 

@@ -24,6 +24,10 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from feedhub.config import Config, load_config
+from feedhub.index.model import Entry
+from feedhub.index.versions import QueriedVersions
+from feedhub.index.write import open_writer
+from feedhub.site import open_site
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -66,6 +70,7 @@ def post_text(
 @dataclass
 class SiteFolder:
     root: Path
+    database: str | None = None  # a PostgreSQL URL (the `backend` fixture's choice); None: SQLite
 
     @property
     def posts(self) -> Path:
@@ -83,6 +88,8 @@ class SiteFolder:
             "posts_dir": "_posts",
             "data_dir": "data",
         }
+        if self.database:
+            settings["database"] = self.database
         settings.update(overrides)
         self.config_path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
         return self.config_path
@@ -103,6 +110,49 @@ class SiteFolder:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(post_text(**fields) if text is None else text, encoding="utf-8")
         return path
+
+
+# Modules whose tests concern storage run each test against both backends.
+BOTH_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+class SiteIndex:
+    """A site's index as the tests drive it: the write side, and the read side through Site."""
+
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+        self.writer = open_writer(config, clock)
+        self.site = open_site(config)
+        self.reader = self.site.index
+        self.sync_all = self.writer.sync_all
+        self.sync_paths = self.writer.sync_paths
+        self.publish_due = self.writer.publish_due
+        self.next_due = self.writer.next_due
+        self.feed_size = self.reader.feed_size
+        self.problems = self.reader.problems
+        self.counts = self.reader.counts
+        self.category_tag = self.reader.category_tag
+        self.categories = self.reader.categories
+        self.published_posts = self.reader.published_posts
+
+    def entries(self, slug: str | None, offset: int, limit: int) -> list[Entry]:
+        return self.site.rendered.entries(self.reader.posts(slug, offset, limit))
+
+    def entry_at(self, permalink: str) -> Entry | None:
+        stored = self.reader.post_at(permalink)
+        return self.site.rendered.entries([stored])[0] if stored else None
+
+    def version(self, key: str) -> int:
+        """The reader's version of a feed, once it has caught up with the database (with PostgreSQL
+        it learns of changes by notice, a moment after the commit)."""
+        stored = QueriedVersions(self.reader.backend).version(key)
+        deadline = time.monotonic() + 5
+        while self.reader.version(key) != stored and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.reader.version(key)
+
+
+def open_index(config: Config, clock: Callable[[], float] = time.time) -> SiteIndex:
+    return SiteIndex(config, clock)
 
 
 @dataclass

@@ -13,8 +13,7 @@ import bench.bare
 from bench.corpus import new_post, write_store
 from bench.upstream import write_feeds
 from feedhub.aggregator.entries import identities, parse_feed
-from feedhub.index import open_index
-from tests.helpers import SiteFolder, corpus_posts
+from tests.helpers import SiteFolder, corpus_posts, open_index
 
 
 @pytest.fixture(autouse=True)

@@ -16,9 +16,7 @@ from urllib.parse import quote
 import pytest
 
 from feedhub.export import MANIFEST, NGINX_SNIPPET, STATE_FOLDER, Exporter, paged_file, permalink_file
-from feedhub.index import open_index
-from feedhub.site import Site
-from tests.helpers import BASE_URL, SiteFolder, free_port, post_text, request, wait_for
+from tests.helpers import BASE_URL, SiteFolder, free_port, open_index, post_text, request, wait_for
 
 SLUGS = ["news", "21shijijingjibaodao 21caijingAPP", "国内"]
 
@@ -42,7 +40,7 @@ def export(site: SiteFolder, out: Path):
     config = site.config(feed_entries=2, language="zh-CN")
     index = open_index(config)
     index.sync_all()
-    return Exporter(Site(config, index), out).run()
+    return Exporter(index.site, out).run()
 
 
 def manifest(out: Path) -> dict:

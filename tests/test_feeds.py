@@ -8,9 +8,8 @@ import feedparser
 import pytest
 
 from feedhub.feeds import render_feed
-from feedhub.index import open_index
 from feedhub.site import Site
-from tests.helpers import BASE_URL, SiteFolder
+from tests.helpers import BASE_URL, SiteFolder, open_index
 
 ORIGINAL = "http://finance.eastmoney.com/news/1354,202112082206734275.html"
 
@@ -46,7 +45,7 @@ def news(site: SiteFolder) -> Site:
     config = site.config(title="金融消息", language="zh-CN", categories={"sitenews": "站长"})
     index = open_index(config)
     index.sync_all()
-    return Site(config, index)
+    return index.site
 
 
 def build(site: Site, fmt: str, slug: str | None = None, page: int = 1) -> bytes:
@@ -158,7 +157,7 @@ def test_rfc5005_paging(site: SiteFolder) -> None:
     config = site.config(feed_entries=3)
     index = open_index(config)
     index.sync_all()
-    news = Site(config, index)
+    news = index.site
     parsed = feedparser.parse(build(news, "atom", "c", page=2))
     links = {link.rel: link.href for link in parsed.feed.links}
     url = f"{BASE_URL}/feeds/c.atom"
@@ -184,7 +183,7 @@ def test_empty_site_feed_is_valid(site: SiteFolder) -> None:
     config = site.config()
     index = open_index(config)
     index.sync_all()
-    parsed = feedparser.parse(build(Site(config, index), "atom"))
+    parsed = feedparser.parse(build(index.site, "atom"))
     assert not parsed.bozo and parsed.entries == []
     assert parsed.feed.updated == "1970-01-01T00:00:00+00:00"
 
@@ -198,7 +197,7 @@ def test_empty_bodies_and_configured_empty_categories(site: SiteFolder) -> None:
     config = site.config(categories={"later": "Coming soon"})
     index = open_index(config)
     index.sync_all()
-    news = Site(config, index)
+    news = index.site
     atom = build(news, "atom", "a")
     assert b"<content" in atom and atom.count(b"<content") == 1 and b"<summary" not in atom
     rss = feedparser.parse(build(news, "rss", "a"))

@@ -1,21 +1,51 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from feedhub.config import Config
 from feedhub.errors import FeedhubError
-from feedhub.index import INDEX_FILE, SITE, Index, SyncReport, open_index
+from feedhub.index.model import SyncReport
+from feedhub.index.schema import INDEX_SCHEMA, SITE
+from feedhub.index.write import IndexWriter
 from feedhub.posts import Post
-from tests.helpers import FrozenClock, SiteFolder, corpus_posts, post_text
+from feedhub.storage import INDEX_FILE, open_storage
+from feedhub.storage.sqlite import SqliteBackend
+from tests.helpers import (
+    BOTH_BACKENDS,
+    FrozenClock,
+    SiteFolder,
+    SiteIndex,
+    corpus_posts,
+    open_index,
+    post_text,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+pytestmark = BOTH_BACKENDS
 
 
-def entry_titles(index: Index, slug: str | None = None) -> list[str]:
+def forget_index(config: Config) -> None:
+    """Delete the index as an operator would: its file, or its tables in the shared database."""
+    backend = open_storage(config).index
+    if isinstance(backend, SqliteBackend):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{config.data_dir / INDEX_FILE}{suffix}").unlink(missing_ok=True)
+        return
+    with backend.transaction() as conn:
+        for table in INDEX_SCHEMA.derived_tables:
+            conn.execute(f"DROP TABLE {table} CASCADE")
+        conn.execute("DELETE FROM schema_versions WHERE part='index'")
+
+
+def entry_titles(index: SiteIndex, slug: str | None = None) -> list[str]:
     return [entry.title for entry in index.entries(slug, 0, 1000)]
 
 
@@ -76,14 +106,15 @@ def test_deleting_the_index_loses_nothing(site: SiteFolder) -> None:
     index = open_index(config)
     index.sync_all()
     before = index.entries(None, 0, 10)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{config.data_dir / INDEX_FILE}{suffix}").unlink(missing_ok=True)
+    forget_index(config)
     rebuilt = open_index(config)
     rebuilt.sync_all()
     assert rebuilt.entries(None, 0, 10) == before
 
 
-def test_a_corrupt_index_is_rebuilt(site: SiteFolder) -> None:
+def test_a_corrupt_index_is_rebuilt(site: SiteFolder, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("only a SQLite index is a file that can be damaged and deleted by feedhub")
     site.add("2022-01-01-a.md", title="A")
     config = site.config()
     (config.data_dir / INDEX_FILE).write_bytes(b"this is not a database" * 100)
@@ -222,7 +253,7 @@ def test_scheduled_posts_appear_when_their_date_comes(site: SiteFolder) -> None:
     clock = FrozenClock(now)
     site.add("past.md", title="past", date="2026-11-22 11:00:00")
     site.add("future.md", title="future", date="2026-11-22 13:00:00", categories="later")
-    index = Index(site.config().data_dir / INDEX_FILE, open_index(site.config()).settings, clock)
+    index = open_index(site.config(), clock)
     index.sync_all()
     assert entry_titles(index) == ["past"]
     assert index.counts()["scheduled"] == 1
@@ -243,8 +274,8 @@ def test_future_setting_publishes_at_once(site: SiteFolder) -> None:
     assert entry_titles(index) == ["future"]
 
 
-def test_corpus_index(tmp_path: Path) -> None:
-    folder = SiteFolder(tmp_path)
+def test_corpus_index(tmp_path: Path, database: str | None) -> None:
+    folder = SiteFolder(tmp_path, database)
     index = open_index(folder.config(posts_dir=str(corpus_posts(tmp_path)), language="zh-CN"))
     report = index.sync_all()
     assert report.added == 112 and len(report.skipped) == 1
@@ -272,14 +303,14 @@ def test_a_post_the_index_cannot_take_is_skipped_and_the_batch_goes_on(
     for name in ("a.md", "b.md", "c.md"):
         site.add(name, title=name)
     index = open_index(site.config())
-    real = Index._insert_post
+    real = IndexWriter._insert_post
 
-    def unforeseen(self: Index, conn: object, post: Post, *args: object) -> set[str]:
+    def unforeseen(self: IndexWriter, conn: object, post: Post, *args: object) -> set[str]:
         if post.path == "b.md":
             raise OverflowError("date value out of range")  # what no reading rule foresaw
         return real(self, conn, post, *args)
 
-    monkeypatch.setattr(Index, "_insert_post", unforeseen)
+    monkeypatch.setattr(IndexWriter, "_insert_post", unforeseen)
     report = index.sync_all()
     assert (report.added, [problem.path for problem in report.skipped]) == (3, ["b.md"])
     assert report.skipped[0].reason == "cannot be indexed: OverflowError: 'date value out of range'"
@@ -303,12 +334,35 @@ def test_special_files_are_skipped_with_their_reason(site: SiteFolder, tmp_path:
     assert report.removed == 0 and entry_titles(index) == ["fine"]
 
 
-def test_opening_an_index_never_waits_behind_a_sync(site: SiteFolder) -> None:
-    import fcntl
+_HOLD_A_SYNC = """
+import sys, time
+from pathlib import Path
+from feedhub.config import load_config
+from feedhub.index.write import SYNC_LOCK, open_writer
+writer = open_writer(load_config(Path(sys.argv[1])))
+with writer.backend.exclusive(SYNC_LOCK), writer.backend.transaction() as conn:
+    conn.execute("UPDATE files SET size = size")  # a write transaction, open, as a long sync holds one
+    print("holding", flush=True)
+    time.sleep(120)
+"""
 
+
+def test_opening_and_reading_the_index_never_wait_behind_a_sync(site: SiteFolder) -> None:
     site.add("a.md", title="a")
     config = site.config()
     open_index(config).sync_all()
-    with open(config.data_dir / f"{INDEX_FILE}.lock") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process holds it for a long sync
-        assert entry_titles(open_index(config)) == ["a"]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_SYNC, str(config.path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        read: list[list[str]] = []
+        reader = threading.Thread(
+            target=lambda: read.append([e.title for e in SiteIndex(config).entries(None, 0, 9)])
+        )
+        reader.start()
+        reader.join(timeout=20)  # the sync holds on for 120 s: a reader that waited for it would still wait
+        assert read == [["a"]]
+    finally:
+        holder.kill()
+        holder.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +16,15 @@ import yaml
 from feedhub.aggregator.poller import MAX_BACKOFF, Poller, PollReport
 from feedhub.aggregator.scheduler import poll_once
 from feedhub.aggregator.sources import load_sources
-from feedhub.aggregator.state import STATE_FILE, StateStore
+from feedhub.aggregator.state import PollResult, StateStore
 from feedhub.config import Config
-from feedhub.index import Index, open_index
+from feedhub.errors import StorageError, StorageFault
 from feedhub.posts import Post, read_post_file
-from tests.helpers import BASE_URL, SHARED, FrozenClock, SiteFolder
+from feedhub.storage import STATE_FILE, open_storage
+from tests.helpers import BASE_URL, BOTH_BACKENDS, SHARED, FrozenClock, SiteFolder, SiteIndex, open_index
 from tests.upstream import Response, Upstream, item, rss
 
+pytestmark = BOTH_BACKENDS
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=SHANGHAI).timestamp()
 POLL_SERIES = SHARED / "corpus" / "upstream" / "realworld" / "wechat-feeds" / "poll-series"
@@ -47,10 +48,19 @@ class Aggregation:
 
     def restart(self) -> None:
         """New objects over the same files: what a restarted process has."""
-        self.index: Index = open_index(self.config, self.clock)
+        self.index: SiteIndex = open_index(self.config, self.clock)
         self.index.sync_all()
-        self.state = StateStore(self.config.data_dir)
-        self.poller = Poller(self.config, self.index, self.state, self.clock)
+        self.state = StateStore(open_storage(self.config).state)
+        self.poller = Poller(self.config, self.index.writer, self.state, self.clock)
+
+    def forget_state(self) -> None:
+        """Lose the aggregator's state, as an operator deleting it would."""
+        if self.config.database is None:
+            (self.config.data_dir / STATE_FILE).unlink()
+        else:
+            with self.state.backend.transaction() as conn:
+                conn.execute("DELETE FROM sources")
+                conn.execute("DELETE FROM seen")
 
     def poll(self, source_id: str = "up") -> PollReport:
         return self.poller.poll(self.sources[source_id])
@@ -87,7 +97,7 @@ def test_new_entries_become_posts_in_the_seed_format(agg: Aggregation) -> None:
     )
     agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "category_title": "央行新闻"})
     report = agg.poll()
-    assert report.result == "new" and report.counts.new == 1
+    assert report.result is PollResult.NEW and report.counts.new == 1
     ((name, post),) = agg.posts().items()
     assert re.fullmatch(r"2021-12-08-[0-9a-f]{10}\.md", name)
     assert (agg.config.posts_dir / name).stat().st_mode & 0o777 == 0o644  # for Jekyll and others to read
@@ -122,9 +132,9 @@ def test_new_entries_become_posts_in_the_seed_format(agg: Aggregation) -> None:
 def test_unchanged_feeds_cost_no_parsing(agg: Aggregation) -> None:
     agg.upstream.feed("/feed", rss(item("one", guid="1")))
     agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
-    assert agg.poll().result == "new"
+    assert agg.poll().result is PollResult.NEW
     second = agg.poll()
-    assert second.result == "not-modified" and second.counts is None
+    assert second.result is PollResult.NOT_MODIFIED and second.counts is None
     assert (
         agg.upstream.hits("/feed")[1].headers["if-none-match"]
         == agg.state.all_sources()["up"].validators.etag
@@ -179,9 +189,9 @@ def test_re_guided_entries_are_not_merged_again(agg: Aggregation) -> None:
     agg.poll()
     agg.upstream.feed("/feed", rss(item("Same story", guid="new-guid", link="https://up.example/s")))
     report = agg.poll()
-    assert report.result == "unchanged" and len(agg.posts()) == 1
+    assert report.result is PollResult.UNCHANGED and len(agg.posts()) == 1
     agg.restart()  # and not after a restart, nor once the state is gone
-    (agg.config.data_dir / STATE_FILE).unlink()
+    agg.forget_state()
     agg.restart()
     assert agg.poll().counts.new == 0 and len(agg.posts()) == 1
 
@@ -203,13 +213,13 @@ def test_a_changed_entry_updates_its_post_in_place(agg: Aggregation) -> None:
     agg.clock.now += 3600
     agg.upstream.feed("/feed", rss(item("Title, corrected", guid="g", description="<p>second version</p>")))
     report = agg.poll()
-    assert report.result == "updated" and report.counts.updated == 1
+    assert report.result is PollResult.UPDATED and report.counts.updated == 1
     ((same_name, after),) = agg.posts().items()
     assert same_name == name and after.title == "Title, corrected" and "second version" in after.body
     assert after.date == before.date and after.updated == datetime.fromtimestamp(agg.clock.now, SHANGHAI)
     published = agg.index.entries(None, 0, 1)[0]
     assert published.entry_id == entry_id and published.title == "Title, corrected"
-    assert agg.poll().result == "not-modified"
+    assert agg.poll().result is PollResult.NOT_MODIFIED
 
 
 def test_a_post_the_operator_deleted_stays_deleted(agg: Aggregation) -> None:
@@ -270,7 +280,7 @@ def test_consecutive_snapshots_merge_without_duplicates(agg: Aggregation, series
     for snapshot in snapshots:
         agg.upstream.feed("/feed", snapshot.read_bytes())
         agg.clock.now += 7200
-        assert agg.poll().result in ("new", "unchanged")
+        assert agg.poll().result in (PollResult.NEW, PollResult.UNCHANGED)
         links |= set(re.findall(rb"<link>([^<]+)</link>", snapshot.read_bytes().split(b"<item>", 1)[1]))
     posts = agg.posts()
     assert len(posts) == len(links)  # one post per distinct item, none twice
@@ -328,12 +338,12 @@ def test_backoff_and_recovery(agg: Aggregation) -> None:
     agg.upstream.script("/feed", Response(500), Response(500), Response(200, rss(item("back", guid="1"))))
     agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "interval": "10m"})
     first = agg.poll()
-    assert first.result == "error" and first.reason == "500 Internal Server Error"
+    assert first.result is PollResult.ERROR and first.reason == "500 Internal Server Error"
     assert (first.state.errors, first.state.next_poll) == (1, NOW + 1200)
     second = agg.poll()
     assert (second.state.errors, second.state.next_poll) == (2, NOW + 2400)
     third = agg.poll()
-    assert third.result == "new" and third.state.errors == 0
+    assert third.result is PollResult.NEW and third.state.errors == 0
     assert NOW + 600 <= third.state.next_poll <= NOW + 660
 
 
@@ -350,16 +360,16 @@ def test_retry_after_is_honoured(agg: Aggregation, status: int) -> None:
     agg.upstream.script("/feed", Response(status, headers={"Retry-After": "7200"}))
     agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "interval": "5m"})
     report = agg.poll()
-    assert report.result == "error" and report.state.next_poll == NOW + 7200
+    assert report.result is PollResult.ERROR and report.state.next_poll == NOW + 7200
 
 
 def test_gone_disables_until_enabled(agg: Aggregation) -> None:
     agg.upstream.script("/feed", Response(410), Response(200, rss(item("alive", guid="1"))))
     agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
-    assert agg.poll().result == "gone"
-    assert agg.poll().result == "gone" and len(agg.upstream.hits("/feed")) == 1  # not asked again
+    assert agg.poll().result is PollResult.GONE
+    assert agg.poll().result is PollResult.GONE and len(agg.upstream.hits("/feed")) == 1  # not asked again
     agg.state.enable("up", NOW)
-    assert agg.poll().result == "new"
+    assert agg.poll().result is PollResult.NEW
 
 
 def test_permanent_redirects_are_followed_from_then_on(agg: Aggregation) -> None:
@@ -396,7 +406,7 @@ def test_failures_have_clear_reasons(agg: Aggregation, response: Response, reaso
     agg.upstream.script("/feed", response)
     agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "max_bytes": 4096, "timeout": 1})
     report = agg.poll()
-    assert report.result == "error" and reason in report.reason
+    assert report.result is PollResult.ERROR and reason in report.reason
     assert report.failed and agg.posts() == {}
 
 
@@ -407,7 +417,7 @@ def test_one_bad_source_does_not_stop_the_others(agg: Aggregation) -> None:
         {"id": "bad", "url": agg.upstream.url("/bad")}, {"id": "good", "url": agg.upstream.url("/good")}
     )
     assert agg.poll("bad").failed
-    assert agg.poll("good").result == "new"
+    assert agg.poll("good").result is PollResult.NEW
 
 
 def test_gb2312_upstream(agg: Aggregation) -> None:
@@ -425,8 +435,8 @@ def test_file_sources(agg: Aggregation, tmp_path: Path) -> None:
     feed = tmp_path / "local.xml"
     feed.write_bytes(rss(item("local news", guid="1")))
     agg.configure({"id": "up", "url": feed.as_uri()})
-    assert agg.poll().result == "new"
-    assert agg.poll().result == "not-modified"
+    assert agg.poll().result is PollResult.NEW
+    assert agg.poll().result is PollResult.NOT_MODIFIED
 
 
 def test_jekyll_reads_the_posts(agg: Aggregation, tmp_path: Path) -> None:
@@ -500,21 +510,21 @@ def test_an_interrupted_first_poll_completes_the_same_backfill(
     fail_writes_after(monkeypatch, 3, full_disk())
     failed = agg.poll()
     assert (failed.result, failed.reason) == (
-        "error",
+        PollResult.ERROR,
         f"cannot write posts to {agg.config.posts_dir}: No space left on device",
     )
     monkeypatch.undo()
     assert len(agg.posts()) == 3  # what was written is kept, recorded and indexed
     agg.restart()  # a new process, as after kill -9
     retried = agg.poll()
-    assert retried.result == "new" and retried.counts.new == 5
+    assert retried.result is PollResult.NEW and retried.counts.new == 5
     titles = agg.titles()
     # the 8 newest of all, whichever attempt wrote them: the undated (first seen now), the same-dated
     # ones, and the two newest dated
     assert len(titles) == 8 and {"undated 0", "undated 1", "undated 2", "same 0", "same 1", "same 2"} <= set(
         titles
     )
-    assert agg.poll().result == "not-modified"
+    assert agg.poll().result is PollResult.NOT_MODIFIED
 
 
 def test_a_lost_state_keeps_its_cutoff_across_retries(
@@ -524,13 +534,13 @@ def test_a_lost_state_keeps_its_cutoff_across_retries(
     agg.upstream.feed("/feed", rss(*first))
     agg.configure({"id": "up", "url": agg.upstream.url("/feed"), "backfill": 100})
     assert agg.poll().counts.new == 3
-    (agg.config.data_dir / STATE_FILE).unlink()  # the state is lost
+    agg.forget_state()  # the state is lost
     later = [item(f"new {n}", guid=f"n{n}", date="Fri, 10 Dec 2021 10:00:00 +0800") for n in range(4)]
     never = item("never seen before, undated", guid="x", date=None)  # may be years old: held back
     agg.upstream.feed("/feed", rss(*later, never, *first))
     agg.restart()
     fail_writes_after(monkeypatch, 2, full_disk())
-    assert agg.poll().result == "error"
+    assert agg.poll().result is PollResult.ERROR
     monkeypatch.undo()
     agg.restart()
     # The newest post is now dated like the entries still to come: they must still come.
@@ -552,7 +562,7 @@ def test_a_lost_state_keeps_its_cutoff_across_retries(
         ),
         (
             "feedhub.aggregator.merge.Merger.merge",
-            sqlite3.OperationalError("disk I/O error"),
+            StorageError("index.sqlite3", "disk I/O error"),
             "the index failed",
         ),
         ("feedhub.aggregator.poller.parse_feed", ValueError("chr() arg not in range"), "unexpected error"),
@@ -570,7 +580,7 @@ def test_every_failure_of_a_source_is_its_error(
 
     monkeypatch.setattr(where, fail)
     report = agg.poll()
-    assert report.result == "error" and report.reason.startswith(reason), report.reason
+    assert report.result is PollResult.ERROR and report.reason.startswith(reason), report.reason
     assert report.state is not None and report.state.errors == 1 and report.state.next_poll > NOW
 
 
@@ -584,12 +594,15 @@ def test_a_state_store_that_fails_still_gives_a_report(
     )
 
     def fail(*_args: object, **_kwargs: object) -> None:
-        raise sqlite3.OperationalError("database or disk is full")
+        raise StorageError("aggregator.sqlite3", "the disk is full", StorageFault.FULL)
 
     monkeypatch.setattr(StateStore, "record", fail)
     reports = poll_once(agg.poller, list(agg.sources.values()), 2)
-    assert [(report.source, report.result) for report in reports] == [("up", "error"), ("two", "error")]
-    assert reports[0].reason == "cannot record the poll: OperationalError: 'database or disk is full'"
+    assert [(report.source, report.result) for report in reports] == [
+        ("up", PollResult.ERROR),
+        ("two", PollResult.ERROR),
+    ]
+    assert reports[0].reason == "cannot record the poll: StorageError: 'aggregator.sqlite3: the disk is full'"
 
 
 @pytest.mark.parametrize(

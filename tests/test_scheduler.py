@@ -18,8 +18,8 @@ from feedhub.aggregator.poller import Poller
 from feedhub.aggregator.scheduler import PollScheduler
 from feedhub.aggregator.state import StateStore
 from feedhub.config import Config
-from feedhub.index import open_index
-from tests.helpers import SiteFolder, wait_for
+from feedhub.storage import open_storage
+from tests.helpers import SiteFolder, open_index, wait_for
 from tests.upstream import Response, Upstream, item, rss
 
 
@@ -32,7 +32,9 @@ def running(site: SiteFolder, upstream: Upstream) -> Iterator[tuple[Config, thre
     config = site.config()
     index = open_index(config)
     index.sync_all()
-    scheduler = PollScheduler(config, Poller(config, index, StateStore(config.data_dir)), workers=4)
+    scheduler = PollScheduler(
+        config, Poller(config, index.writer, StateStore(open_storage(config).state)), workers=4
+    )
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     thread.start()

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from feedhub.aggregator.lock import SchedulerLock
-from feedhub.aggregator.state import Outcome, StateStore
+from feedhub.aggregator.state import Outcome, PollResult, StateStore
 from feedhub.config import StatusAccess
 from feedhub.errors import ConfigError
+from feedhub.storage import open_storage
 from tests.helpers import FrozenClock, Server, SiteFolder
 
 SECRET_URL = "https://bob:hunter2@up.example/rss?key=SECRET"
@@ -32,11 +33,10 @@ def secret_site(site: SiteFolder, tmp_path: Path) -> SiteFolder:
         {"id": "local", "url": local.as_uri()},
         {"id": "beside", "url": beside.as_uri()},
     )
-    (site.root / "data").mkdir()
-    state = StateStore(site.root / "data")
+    state = StateStore(open_storage(site.config()).state)
     reason = f"cannot write posts to {site.posts.resolve()}: fetching {SECRET_URL} failed ({local})"
     state.source("secret", SECRET_URL, lambda: None)
-    state.record("secret", Outcome("error", reason), NOW - 30, NOW + 600)
+    state.record("secret", Outcome(PollResult.ERROR, reason), NOW - 30, NOW + 600)
     return site
 
 
@@ -128,11 +128,11 @@ def test_healthz_tells_whether_aggregation_works(site: SiteFolder, serve: Callab
     try:
         status, body = health(server)  # a scheduler, but nothing polled yet
         assert status == 503 and "no poll has finished for 121 s" in body["scheduler"]["problem"]
-        state = StateStore(site.root / "data")
+        state = StateStore(open_storage(site.config()).state)
         for source_id in ("a", "b"):
             state.source(source_id, f"https://{source_id}.example/rss", lambda: None)
-        state.record("a", Outcome("new", new=1), clock.now, clock.now + 60)
-        state.record("b", Outcome("error", "HTTP 500"), clock.now, clock.now + 600)  # in backoff
+        state.record("a", Outcome(PollResult.NEW, new=1), clock.now, clock.now + 60)
+        state.record("b", Outcome(PollResult.ERROR, "HTTP 500"), clock.now, clock.now + 600)  # in backoff
         status, body = health(server)
         assert status == 200 and body["scheduler"]["failing"] == 1 and body["scheduler"]["running"]
         clock.now += 600  # b's backoff over, and a long overdue

@@ -18,11 +18,11 @@ from datetime import datetime
 
 from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, identities, own_date
 from feedhub.aggregator.sources import Source
-from feedhub.aggregator.state import SeenEntry, StateStore
+from feedhub.aggregator.state import PollResult, SeenEntry, StateStore
 from feedhub.config import Config
 from feedhub.dates import format_date
 from feedhub.i18n import labels
-from feedhub.index import Index
+from feedhub.index.write import IndexWriter
 from feedhub.posts import format_post, fsync_folder, read_post_file, write_atomically
 from feedhub.urls import SiteUrls
 
@@ -66,7 +66,9 @@ class _Candidate:
 
 
 class Merger:
-    def __init__(self, config: Config, index: Index, state: StateStore, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, config: Config, index: IndexWriter, state: StateStore, clock: Callable[[], float]
+    ) -> None:
         self.config = config
         self.index = index
         self.state = state
@@ -98,8 +100,7 @@ class Merger:
                     batch.seen.append(self._record(source, candidate, None, now))  # seen, and never merged
                 counts.held_back = len(held_back)
             for candidate in reversed(new):  # oldest first, so the files appear in order
-                self._write_new(source, feed, candidate, now, batch)
-                counts.new += 1
+                counts.new += self._write_new(source, feed, candidate, now, batch)
         finally:
             self._record_batch(batch)
         return counts
@@ -123,9 +124,9 @@ class Merger:
                 counts.filtered += 1
                 continue
             outcome = self._merge_known(source, feed, candidate, batch)
-            if outcome == "updated":
+            if outcome is PollResult.UPDATED:
                 counts.updated += 1
-            elif outcome == "unchanged":
+            elif outcome is PollResult.UNCHANGED:
                 counts.unchanged += 1
             else:
                 new.append((len(handled) - counts.filtered - 1, candidate))
@@ -162,46 +163,63 @@ class Merger:
 
     def _merge_known(
         self, source: Source, feed: ParsedFeed, candidate: _Candidate, batch: _Batch
-    ) -> str | None:
-        """'updated' or 'unchanged' for an entry merged before (its post rewritten if it
-        changed); None for a new one."""
+    ) -> PollResult | None:
+        """UPDATED or UNCHANGED for an entry merged before (its post rewritten if it changed);
+        None for a new one."""
         entry = candidate.entry
         seen = self.state.find_seen(source.id, candidate.identity, entry.link, entry.title)
+        if seen is not None and seen.path is not None and seen.digest is None:
+            # Claimed by a poll that stopped before recording it: written then, or written now.
+            if not self._written_by(source, candidate, seen.path):
+                return None
+            batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen))
+            batch.written.append(seen.path)  # indexed, in case the poll stopped before that too
+            return PollResult.UNCHANGED
         if seen is None:
             # Forgotten state: the posts' front matter still says what was merged.
             path = self.index.find_source_post(source.id, candidate.identity, entry.link, entry.title)
             if path is None:
                 return None
             batch.seen.append(self._record(source, candidate, path, self.clock()))
-            return "unchanged"
+            return PollResult.UNCHANGED
         if seen.digest == entry.digest or seen.path is None:
             if seen.identity != candidate.identity:  # the same entry under a new id
                 record = self._record(source, candidate, seen.path, seen.first_seen, seen.identity)
                 batch.seen.append(record._replace(digest=seen.digest))
-            return "unchanged"
+            return PollResult.UNCHANGED
         post_file = read_post_file(self.config.posts_dir, seen.path, self.config.timezone)
         if post_file is None or post_file.post is None:
             # Deleted (or broken) by an operator: their decision stands; only remember the content.
             batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
-            return "unchanged"
+            return PollResult.UNCHANGED
         updated = entry.updated if entry.updated and entry.updated > post_file.post.date else None
         text = self._post_text(source, feed, candidate, post_file.post.date, updated or self._now())
         write_atomically(self.config.posts_dir / seen.path, text)
         batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
         batch.written.append(seen.path)
         log.debug("source %s: updated %s (%s)", source.id, seen.path, entry.title)
-        return "updated"
+        return PollResult.UPDATED
+
+    def _written_by(self, source: Source, candidate: _Candidate, path: str) -> bool:
+        """Whether the post file at `path` is this source's post of this entry."""
+        file = read_post_file(self.config.posts_dir, path, self.config.timezone)
+        post = file.post if file else None
+        return post is not None and post.source == source.id and post.source_id == candidate.identity
 
     def _write_new(
         self, source: Source, feed: ParsedFeed, candidate: _Candidate, now: float, batch: _Batch
-    ) -> None:
+    ) -> bool:
         date = candidate.date.astimezone(self.config.timezone)
         short = hashlib.sha1(f"{source.id}\x00{candidate.identity}".encode()).hexdigest()[:10]
-        path = f"{format_date(date)[:10]}-{short}.md"  # strftime writes year 1 as "1"
+        planned = f"{format_date(date)[:10]}-{short}.md"  # strftime writes year 1 as "1"
+        path = self.state.claim(self._record(source, candidate, planned, now))
+        if path is None:
+            return False  # another poller saw it first and held it back
         write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
         batch.written.append(path)
         batch.seen.append(self._record(source, candidate, path, now))
         log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
+        return True
 
     @staticmethod
     def _record(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from feedhub.aggregator.merge import MergeCounts
 from feedhub.aggregator.poller import PollReport
+from feedhub.aggregator.state import PollResult
 from feedhub.errors import FeedhubError
 from feedhub.posts import write_atomically
 
@@ -97,7 +98,7 @@ def answer(data_dir: Path, request: PollRequest, reports: list[PollReport]) -> N
     entries = [
         {
             "source": report.source,
-            "result": report.result,
+            "result": report.outcome_word,
             "reason": report.reason,
             "new": report.counts.new if report.counts else None,
             "updated": report.counts.updated if report.counts else None,
@@ -115,5 +116,10 @@ def _report(entry: dict[str, object]) -> PollReport:
     )
     reason = entry.get("reason")
     return PollReport(
-        str(entry["source"]), str(entry["result"]), str(reason) if reason else None, counts, None
+        str(entry["source"]), _result(entry["result"]), str(reason) if reason else None, counts, None
     )
+
+
+def _result(word: object) -> PollResult | None:
+    """A report's result as written by `answer` ("leased": another poller had the source)."""
+    return None if word == "leased" else PollResult(word)

@@ -7,10 +7,14 @@ until an operator re-enables it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
-import sqlite3
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,29 +25,38 @@ from feedhub.aggregator.entries import ParseError, parse_feed
 from feedhub.aggregator.fetch import Fetcher, FetchError
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
 from feedhub.aggregator.sources import Source
-from feedhub.aggregator.state import Outcome, SourceState, StateStore
+from feedhub.aggregator.state import Outcome, PollResult, SourceState, StateStore
 from feedhub.config import Config
-from feedhub.index import Index
+from feedhub.errors import StorageError
+from feedhub.index.write import IndexWriter
 from feedhub.metrics import record_poll
 from feedhub.text import quoted
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 86400.0
-FAILED = frozenset({"error", "gone"})
+# A source is leased to one poller for this long, renewed every LEASE_RENEW_SECONDS while its poll
+# runs: a poller killed mid-poll holds it no longer than this.
+LEASE_SECONDS = 30.0
+LEASE_RENEW_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class PollReport:
     source: str
-    result: str  # new | updated | unchanged | not-modified | error | gone
+    result: PollResult | None  # None: not polled, another poller holds it (until `leased_until`)
     reason: str | None
     counts: MergeCounts | None
     state: SourceState | None  # None when even recording the poll failed
+    leased_until: float | None = None
 
     @property
     def failed(self) -> bool:
-        return self.result in FAILED
+        return self.result is not None and self.result.failed
+
+    @property
+    def outcome_word(self) -> str:
+        return self.result.value if self.result else "leased"
 
 
 def user_agent(config: Config) -> str:
@@ -54,7 +67,7 @@ class Poller:
     def __init__(
         self,
         config: Config,
-        index: Index,
+        index: IndexWriter,
         state: StateStore,
         clock: Callable[[], float] = time.time,
         fetcher: Fetcher | None = None,
@@ -65,43 +78,100 @@ class Poller:
         self.fetcher = fetcher or Fetcher(user_agent(config), clock)
         self.merger = Merger(config, index, state, clock)
         self.posts_dir = config.posts_dir
+        # Names this poller in leases: unique across hosts, and across restarts of a pid.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leased: set[str] = set()
+        self._leased_lock = threading.Lock()
+        self._renewing: threading.Thread | None = None
 
-    def poll(self, source: Source) -> PollReport:
-        """Poll once; whatever fails is this source's error, with a reason, and never raises."""
+    def poll(self, source: Source, due_only: bool = False) -> PollReport:
+        """Poll once, unless another poller holds the source (or, with `due_only`, polled it since
+        its poll came due); whatever fails is this source's error, with a reason, and never raises."""
         try:
-            return self._poll(source)
+            current = self.state.source(
+                source.id, source.url, lambda: self.index.newest_source_post(source.id)
+            )
+            if current.gone:
+                # Nothing is fetched: a 410 stands until `feedhub enable` (or a new url).
+                return PollReport(source.id, PollResult.GONE, current.reason, None, current)
+            busy_until = self.state.lease(
+                source.id, self.owner, self.clock(), LEASE_SECONDS, due_only, holder_dead=gone_from_this_host
+            )
         except Exception as exc:  # the state store itself failed: the report still says so
+            log.exception("source %s: the poll could not start", source.id)
+            return PollReport(
+                source.id, PollResult.ERROR, f"cannot record the poll: {_failure(exc)}", None, None
+            )
+        if busy_until is not None:
+            log.debug("source %s: another poller holds it until %s", source.id, busy_until)
+            return PollReport(source.id, None, None, None, current, leased_until=busy_until)
+        self._hold(source.id)
+        recorded = False
+        try:
+            report = self._poll(source, current)  # recording the poll gives the lease back
+            recorded = True
+            return report
+        except Exception as exc:
             log.exception("source %s: the poll could not be recorded", source.id)
-            return PollReport(source.id, "error", f"cannot record the poll: {_failure(exc)}", None, None)
+            return PollReport(
+                source.id, PollResult.ERROR, f"cannot record the poll: {_failure(exc)}", None, None
+            )
+        finally:  # also on SystemExit: only a kill -9 leaves a lease to expire
+            with self._leased_lock:
+                self._leased.discard(source.id)
+            if not recorded:
+                self._give_back(source.id)
 
-    def _poll(self, source: Source) -> PollReport:
-        current = self.state.source(source.id, source.url, lambda: self.index.newest_source_post(source.id))
-        if current.gone:
-            # Nothing is fetched: a 410 stands until `feedhub enable` (or a new url).
-            return PollReport(source.id, "gone", current.reason, None, current)
+    def _poll(self, source: Source, current: SourceState) -> PollReport:
         retry_at = None
         try:
             outcome, counts = self._fetch_and_merge(source, current)
         except FetchError as exc:
-            outcome, counts = Outcome("gone" if exc.gone else "error", exc.reason), None
+            outcome, counts = Outcome(PollResult.GONE if exc.gone else PollResult.ERROR, exc.reason), None
             retry_at = exc.retry_at
         except ParseError as exc:
-            outcome, counts = Outcome("error", str(exc)), None
+            outcome, counts = Outcome(PollResult.ERROR, str(exc)), None
         except OSError as exc:  # a full or read-only disk: the posts cannot be written
             reason = f"cannot write posts to {self.posts_dir}: {exc.strerror or exc}"
-            outcome, counts = Outcome("error", reason), None
-        except sqlite3.Error as exc:
-            outcome, counts = Outcome("error", f"the index failed: {_failure(exc)}"), None
+            outcome, counts = Outcome(PollResult.ERROR, reason), None
+        except StorageError as exc:
+            outcome, counts = Outcome(PollResult.ERROR, f"the index failed: {exc}"), None
         except Exception as exc:  # a bug met on hostile input: this source fails, the others go on
             log.exception("source %s: the poll failed unexpectedly", source.id)
-            outcome, counts = Outcome("error", f"unexpected error: {_failure(exc)}"), None
+            outcome, counts = Outcome(PollResult.ERROR, f"unexpected error: {_failure(exc)}"), None
         now = self.clock()
         next_poll = self._next_poll(source, current, outcome, now, retry_at)
-        state = self.state.record(source.id, outcome, now, next_poll)
+        state = self.state.record(source.id, outcome, now, next_poll)  # gives the lease back
         report = PollReport(source.id, outcome.result, outcome.reason, counts, state)
         _log(source, report, state)
-        record_poll(source.id, outcome.result, outcome.new + outcome.updated)
+        record_poll(source.id, outcome.result.value, outcome.new + outcome.updated)
         return report
+
+    # ---- leases ------------------------------------------------------------------------
+
+    def _hold(self, source_id: str) -> None:
+        """Keep this source's lease alive while its poll runs (a slow feed outlives LEASE_SECONDS)."""
+        with self._leased_lock:
+            self._leased.add(source_id)
+            if self._renewing is None or not self._renewing.is_alive():
+                self._renewing = threading.Thread(target=self._renew, name="poll-leases", daemon=True)
+                self._renewing.start()
+
+    def _renew(self) -> None:
+        while True:
+            time.sleep(LEASE_RENEW_SECONDS)
+            with self._leased_lock:
+                held = sorted(self._leased)
+            if not held:
+                return
+            try:
+                self.state.renew(held, self.owner, self.clock() + LEASE_SECONDS)
+            except StorageError as exc:  # the database is away: the poll finds out when it records
+                log.warning("cannot renew the leases of %s: %s", ", ".join(held), exc)
+
+    def _give_back(self, source_id: str) -> None:
+        with contextlib.suppress(StorageError):  # else the lease ends by itself
+            self.state.release(source_id, self.owner)
 
     def _fetch_and_merge(self, source: Source, current: SourceState) -> tuple[Outcome, MergeCounts | None]:
         policy = AddressPolicy(origin(source.url), source.allow_private_addresses)
@@ -117,11 +187,13 @@ class Poller:
                 moved_to,
             )
         if fetched.not_modified:
-            return Outcome("not-modified", validators=fetched.validators, moved_to=moved_to), None
+            return Outcome(PollResult.NOT_MODIFIED, validators=fetched.validators, moved_to=moved_to), None
         feed = parse_feed(fetched.body or b"", fetched.headers, fetched.url, source.timezone)
         first_poll = None if current.polled else FirstPoll(current.resume_after)
         counts = self.merger.merge(source, feed, first_poll)
-        result = "new" if counts.new else "updated" if counts.updated else "unchanged"
+        result = (
+            PollResult.NEW if counts.new else PollResult.UPDATED if counts.updated else PollResult.UNCHANGED
+        )
         outcome = Outcome(
             result,
             reason=feed.warning,
@@ -136,12 +208,28 @@ class Poller:
     def _next_poll(
         self, source: Source, current: SourceState, outcome: Outcome, now: float, retry_at: float | None
     ) -> float | None:
-        if outcome.result == "gone":
+        if outcome.result is PollResult.GONE:
             return None
-        if outcome.result == "error":
+        if outcome.result is PollResult.ERROR:
             backoff = min(source.interval * 2.0 ** (current.errors + 1), MAX_BACKOFF)
             return max(retry_at or 0.0, now + backoff)
         return now + source.interval + jitter(source.interval)
+
+
+def gone_from_this_host(owner: str) -> bool:
+    """Whether a lease holder (host:pid:token) is a process of this host that no longer runs: its
+    leases need not run out before this host polls again (a poller restarted after kill -9)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def jitter(interval: int) -> float:
@@ -157,11 +245,11 @@ def _log(source: Source, report: PollReport, state: SourceState) -> None:
     when = (
         datetime.fromtimestamp(state.next_poll).astimezone().strftime("%H:%M:%S") if state.next_poll else "-"
     )
-    if report.result == "gone":
+    if report.result is PollResult.GONE:
         log.error(
             "source %s: gone: %s; not polled until `feedhub enable %s`", source.id, report.reason, source.id
         )
-    elif report.result == "error":
+    elif report.result is PollResult.ERROR:
         log.warning(
             "source %s: error: %s (%d in a row) from %s; next poll %s",
             source.id,

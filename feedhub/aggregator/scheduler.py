@@ -28,8 +28,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from feedhub.aggregator.poll_requests import ANSWER_TIMEOUT, PollRequest, answer, pending
 from feedhub.aggregator.poller import Poller, PollReport
 from feedhub.aggregator.sources import Source, load_sources
+from feedhub.aggregator.state import PollResult
 from feedhub.config import Config
-from feedhub.errors import FeedhubError
+from feedhub.errors import FeedhubError, StorageError
 from feedhub.text import counted
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class PollScheduler:
         self.scheduler.start()
         try:
             self.reload()
+            self._heartbeat()
             checked = time.monotonic()
             while not stop.wait(SIGNAL_CHECK_SECONDS):
                 if received := self._signals & {signal.SIGTERM, signal.SIGINT}:
@@ -92,10 +94,20 @@ class PollScheduler:
                     threading.Thread(target=self._answer, args=(request,), name="poll-request").start()
                 if time.monotonic() - checked >= RELOAD_CHECK_SECONDS:
                     checked = time.monotonic()
+                    self._heartbeat()
                     if self._file_stamp() != self._stamp:
                         self.reload()
         finally:
             self.scheduler.shutdown(wait=True)
+            with contextlib.suppress(StorageError):
+                self.poller.state.stopped(self.poller.owner)
+
+    def _heartbeat(self) -> None:
+        """A sign of life in the state, so health checks on every host see a scheduler runs."""
+        try:
+            self.poller.state.heartbeat(self.poller.owner, self.clock())
+        except StorageError as exc:
+            log.warning("cannot record that the scheduler runs: %s", exc)
 
     def reload(self) -> None:
         """Read sources.yaml again and make the jobs match it; a broken file changes nothing."""
@@ -153,7 +165,7 @@ class PollScheduler:
             job = self.scheduler.get_job(source_id)
             if source is None:
                 future.set_result(
-                    PollReport(source_id, "error", "not among the scheduler's sources", None, None)
+                    PollReport(source_id, PollResult.ERROR, "not among the scheduler's sources", None, None)
                 )
             elif job is None:  # disabled: no job to run it, so no other poll of it either
                 future.set_result(self.poller.poll(source))
@@ -168,20 +180,27 @@ class PollScheduler:
             try:
                 reports.append(future.result(timeout=ANSWER_TIMEOUT))
             except FutureTimeout:
-                reports.append(PollReport(source_id, "error", "the poll did not finish in time", None, None))
+                reports.append(
+                    PollReport(source_id, PollResult.ERROR, "the poll did not finish in time", None, None)
+                )
         answer(self.config.data_dir, request, reports)
 
     def _poll(self, source_id: str) -> None:
         source = self.sources.get(source_id)
         if source is None:
             return
+        with self._waiting_lock:
+            asked = source_id in self._waiting  # `feedhub poll --once` asked for it now, due or not
         try:
-            report = self.poller.poll(source)
+            report = self.poller.poll(source, due_only=not asked)
         except Exception as exc:
             # A bug must not kill the job: log it, try again at the next interval.
             log.exception("source %s: the poll failed unexpectedly", source_id)
-            report = PollReport(source_id, "error", f"unexpected error: {exc}", None, None)
-        next_poll = (report.state and report.state.next_poll) or self.clock() + source.interval
+            report = PollReport(source_id, PollResult.ERROR, f"unexpected error: {exc}", None, None)
+        # Leased by another poller: ask again when its lease ends, or at the next poll it set.
+        next_poll = (
+            report.leased_until or (report.state and report.state.next_poll) or self.clock() + source.interval
+        )
         with self._waiting_lock:
             waiters = self._waiting.pop(source_id, [])
             with contextlib.suppress(JobLookupError):  # removed by a reload while it ran

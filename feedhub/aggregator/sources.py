@@ -17,6 +17,7 @@ from feedhub.config import Config, MappingReader, read_yaml_mapping
 from feedhub.errors import ConfigError
 from feedhub.limits import MAX_FEED_BYTES
 from feedhub.text import quoted
+from feedhub.urls import is_http_url
 
 MIN_INTERVAL = 60
 MAX_INTERVAL = 7 * 86400
@@ -151,7 +152,7 @@ class _SourceReader(MappingReader):
             parts.port  # noqa: B018 - urlsplit checks the port only when asked
         except ValueError:
             raise self.fail("url", f"has an invalid port: {quoted(url)}") from None
-        if parts.scheme in ("http", "https") and parts.hostname:
+        if is_http_url(url):
             return url
         if parts.scheme == "file":
             # file:///absolute/path, or file:relative/path from the sources file's folder

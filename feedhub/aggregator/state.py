@@ -1,61 +1,102 @@
-"""What the aggregator remembers between polls, in ``aggregator.sqlite3`` in the data folder.
+"""What the aggregator remembers between polls: in ``aggregator.sqlite3`` in the data folder, or
+in the shared PostgreSQL database.
 
 Per source: where the feed lives now, its HTTP validators, how the last poll went and
 when to poll next. Per upstream entry: that it was seen, and which post it became.
 Unlike the index, this is not derived from the post files, but losing it costs little:
 the validators (one full download per feed), and the memory of entries that were seen
-but never merged; merged entries are still found through the posts' front matter.
+but never merged; merged entries are still found through the posts' front matter. Its
+tables are migrated, never dropped. Sources are leased to one poller at a time.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from enum import Enum
+from typing import NamedTuple
 
-from feedhub.db import Database, run_script
-from feedhub.errors import FeedhubError
+from feedhub.storage.base import Backend, Connection, Row
+from feedhub.storage.schema import Schema, migrate
 
-STATE_FILE = "aggregator.sqlite3"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sources (
+_TABLES = """
+CREATE TABLE sources (
     id TEXT PRIMARY KEY,
     config_url TEXT NOT NULL,      -- the URL in sources.yaml this state belongs to
     current_url TEXT,              -- where permanent redirects lead; NULL: config_url
     etag TEXT,
     last_modified TEXT,
     feed_title TEXT,
-    last_poll REAL,
-    result TEXT,                   -- new | updated | unchanged | not-modified | error | gone
+    last_poll DOUBLE PRECISION,
+    result TEXT,                   -- a PollResult
     reason TEXT,
-    last_new INTEGER NOT NULL DEFAULT 0,
-    last_updated INTEGER NOT NULL DEFAULT 0,
-    merged_total INTEGER NOT NULL DEFAULT 0,
-    last_merge REAL,
-    errors INTEGER NOT NULL DEFAULT 0,
-    next_poll REAL,
-    gone INTEGER NOT NULL DEFAULT 0,
-    polled INTEGER NOT NULL DEFAULT 0, -- 1 once a poll got the feed: backfill applies before
-    resume_after REAL                  -- the state was lost: the first poll merges entries from then on
+    last_new BIGINT NOT NULL DEFAULT 0,
+    last_updated BIGINT NOT NULL DEFAULT 0,
+    merged_total BIGINT NOT NULL DEFAULT 0,
+    last_merge DOUBLE PRECISION,
+    errors BIGINT NOT NULL DEFAULT 0,
+    next_poll DOUBLE PRECISION,
+    gone BIGINT NOT NULL DEFAULT 0,
+    polled BIGINT NOT NULL DEFAULT 0,  -- 1 once a poll got the feed: backfill applies before
+    resume_after DOUBLE PRECISION,     -- the state was lost: the first poll merges entries from then on
+    lease_owner TEXT,                  -- the poller polling it now, until lease_until
+    lease_until DOUBLE PRECISION
 );
-CREATE TABLE IF NOT EXISTS seen (
+CREATE TABLE seen (
     source TEXT NOT NULL,
     identity TEXT NOT NULL,
     link TEXT,
     title TEXT NOT NULL,
     path TEXT,                     -- the post made of it; NULL when it was not merged
-    digest TEXT,                   -- of the content that post shows
-    first_seen REAL NOT NULL,
+    digest TEXT,                   -- of the content that post shows; NULL: claimed, not yet written
+    first_seen DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (source, identity)
 );
-CREATE INDEX IF NOT EXISTS seen_by_link ON seen (source, link, title);
+CREATE INDEX seen_by_link ON seen (source, link, title);
+CREATE TABLE pollers (
+    owner TEXT PRIMARY KEY,        -- host:pid:start of a running scheduler
+    seen DOUBLE PRECISION NOT NULL -- its last sign of life
+)
 """
-SCHEMA_VERSION = 2
-# What each version adds to the one before (the state is not derived from anything: never dropped).
-_MIGRATIONS = {2: "ALTER TABLE sources ADD COLUMN resume_after REAL"}
+
+
+def _legacy_version(conn: Connection) -> int:
+    """A state file of feedhub before schema versions: its user_version (1 when made before that)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()["user_version"])
+    if version == 0 and conn.execute("SELECT 1 FROM sqlite_master WHERE name='sources'").fetchone():
+        return 1
+    return version
+
+
+STATE_SCHEMA = Schema(
+    part="aggregator",
+    version=3,
+    tables=_TABLES,
+    # What each version adds to the one before (the state is not derived from anything: never dropped).
+    steps={
+        2: "ALTER TABLE sources ADD COLUMN resume_after DOUBLE PRECISION",
+        3: "ALTER TABLE sources ADD COLUMN lease_owner TEXT;\n"
+        "ALTER TABLE sources ADD COLUMN lease_until DOUBLE PRECISION;\n"
+        "CREATE TABLE pollers (owner TEXT PRIMARY KEY, seen DOUBLE PRECISION NOT NULL)",
+    },
+    legacy_version=_legacy_version,
+)
+
+
+DUE_TOLERANCE = 1.0  # a job may fire this early (timer rounding) and still find its source due
+
+
+class PollResult(Enum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    NOT_MODIFIED = "not-modified"
+    ERROR = "error"
+    GONE = "gone"  # 410: not polled again until `feedhub enable`
+
+    @property
+    def failed(self) -> bool:
+        return self in (PollResult.ERROR, PollResult.GONE)
 
 
 _SOURCE_COLUMNS = (
@@ -97,7 +138,7 @@ class SourceState:
     validators: Validators
     feed_title: str | None
     last_poll: float | None
-    result: str | None
+    result: PollResult | None
     reason: str | None
     last_new: int
     last_updated: int
@@ -139,7 +180,7 @@ class SeenEntry(NamedTuple):
 class Outcome:
     """How one poll went, to be recorded."""
 
-    result: str
+    result: PollResult
     reason: str | None = None
     new: int = 0
     updated: int = 0
@@ -149,29 +190,9 @@ class Outcome:
 
 
 class StateStore:
-    def __init__(self, data_dir: Path) -> None:
-        self._db = Database(data_dir / STATE_FILE)
-        self._conn = self._db.conn
-        self._transaction = self._db.transaction
-        with self._transaction() as conn:
-            self._migrate(conn)
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Create the tables, or bring older ones up to this version (never drop what they hold)."""
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise FeedhubError(
-                f"{self._db.path}: from a newer feedhub (schema {version}, this one reads {SCHEMA_VERSION})"
-            )
-        if version == 0:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name='sources'").fetchone():
-                version = 1  # made before versions were recorded
-            else:
-                run_script(conn, _SCHEMA)
-                version = SCHEMA_VERSION
-        for step in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute(_MIGRATIONS[step])
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        migrate(backend, STATE_SCHEMA)
 
     # ---- sources ----------------------------------------------------------------------
 
@@ -182,9 +203,9 @@ class StateStore:
         records when its newest post was published, in the same transaction: every retry of
         an interrupted first poll then decides alike.
         """
-        with self._transaction() as conn:
+        with self.backend.transaction() as conn:
             row = conn.execute(f"{_SELECT_SOURCE} WHERE id=?", (source_id,)).fetchone()
-            if row is None or row[1] != config_url:
+            if row is None or row["config_url"] != config_url:
                 # A new URL is a new feed: forget redirects, validators, errors and a 410.
                 conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
                 conn.execute(
@@ -195,46 +216,50 @@ class StateStore:
         return _source_state(row)
 
     def all_sources(self) -> dict[str, SourceState]:
-        return {row[0]: _source_state(row) for row in self._conn().execute(_SELECT_SOURCE)}
+        with self.backend.reading() as conn:
+            return {row["id"]: _source_state(row) for row in conn.execute(_SELECT_SOURCE).fetchall()}
 
     def record(self, source_id: str, outcome: Outcome, now: float, next_poll: float | None) -> SourceState:
-        """Store how a poll went; errors count up until a poll succeeds."""
-        failed = outcome.result in ("error", "gone")
-        with self._transaction() as conn:
+        """Store how a poll went, and give back its lease; errors count up until a poll succeeds."""
+        failed = outcome.result.failed
+        merged = outcome.new + outcome.updated
+        validators = outcome.validators
+        with self.backend.transaction() as conn:
             conn.execute(
                 """
                 UPDATE sources SET
                     last_poll=?, result=?, reason=?, next_poll=?,
                     last_new=?, last_updated=?,
                     merged_total=merged_total + ?,
-                    last_merge=CASE WHEN ? > 0 THEN ? ELSE last_merge END,
+                    last_merge=CASE WHEN ? THEN ? ELSE last_merge END,
                     errors=CASE WHEN ? THEN errors + 1 ELSE 0 END,
                     gone=?,
                     polled=CASE WHEN ? THEN polled ELSE 1 END,
                     current_url=COALESCE(?, current_url),
                     etag=CASE WHEN ? THEN ? ELSE etag END,
                     last_modified=CASE WHEN ? THEN ? ELSE last_modified END,
-                    feed_title=COALESCE(?, feed_title)
+                    feed_title=COALESCE(?, feed_title),
+                    lease_owner=NULL, lease_until=NULL
                 WHERE id=?
                 """,
                 (
                     now,
-                    outcome.result,
+                    outcome.result.value,
                     outcome.reason,
                     next_poll,
                     outcome.new,
                     outcome.updated,
-                    outcome.new + outcome.updated,
-                    outcome.new + outcome.updated,
+                    merged,
+                    merged > 0,
                     now,
                     failed,
-                    outcome.result == "gone",
+                    int(outcome.result is PollResult.GONE),
                     failed,
                     outcome.moved_to,
-                    outcome.validators is not None,
-                    outcome.validators.etag if outcome.validators else None,
-                    outcome.validators is not None,
-                    outcome.validators.last_modified if outcome.validators else None,
+                    validators is not None,
+                    validators.etag if validators else None,
+                    validators is not None,
+                    validators.last_modified if validators else None,
                     outcome.feed_title,
                     source_id,
                 ),
@@ -244,34 +269,124 @@ class StateStore:
 
     def enable(self, source_id: str, now: float) -> bool:
         """Clear a 410 and the error count, and poll soon; False for an unknown source."""
-        with self._transaction() as conn:
+        with self.backend.transaction() as conn:
             changed = conn.execute(
                 "UPDATE sources SET gone=0, errors=0, next_poll=?, result=NULL, reason=NULL WHERE id=?",
                 (now, source_id),
             ).rowcount
         return bool(changed)
 
+    # ---- leases: one poller polls a source at a time, whatever the number of hosts -------------
+
+    def lease(
+        self,
+        source_id: str,
+        owner: str,
+        now: float,
+        seconds: float,
+        due_only: bool = False,
+        holder_dead: Callable[[str], bool] = lambda _holder: False,
+    ) -> float | None:
+        """Take the source for `seconds` if no other poller holds it (and, with `due_only`, if its
+        next poll has come): None when taken; else when to ask again (the end of another poller's
+        lease, or the next poll another poller set). A lease whose holder is known to be dead
+        (`holder_dead`: a process of this host that is gone) is taken at once.
+
+        The row is locked while deciding (FOR UPDATE in PostgreSQL; SQLite's writers take turns),
+        and SKIP LOCKED lets a poller that finds it locked move on instead of waiting.
+        """
+        with self.backend.transaction() as conn:
+            row = conn.execute(
+                "SELECT next_poll, lease_owner, lease_until FROM sources "
+                f"WHERE id=?{self.backend.skip_locked}",
+                (source_id,),
+            ).fetchone()
+            if row is None:
+                return now + seconds  # another poller is deciding about it right now
+            holder = row["lease_owner"]
+            held = holder not in (None, owner) and (row["lease_until"] or 0) > now and not holder_dead(holder)
+            if held:
+                return float(row["lease_until"])
+            if due_only and row["next_poll"] is not None and row["next_poll"] > now + DUE_TOLERANCE:
+                return float(row["next_poll"])  # polled by another poller since this one's job was set
+            conn.execute(
+                "UPDATE sources SET lease_owner=?, lease_until=? WHERE id=?",
+                (owner, now + seconds, source_id),
+            )
+        return None
+
+    def renew(self, source_ids: list[str], owner: str, until: float) -> None:
+        """Extend this poller's leases of these sources (a poll still running)."""
+        with self.backend.transaction() as conn:
+            conn.executemany(
+                "UPDATE sources SET lease_until=? WHERE id=? AND lease_owner=?",
+                [(until, source_id, owner) for source_id in source_ids],
+            )
+
+    def release(self, source_id: str, owner: str) -> None:
+        """Give a lease back without recording a poll (the poll could not even be recorded)."""
+        with self.backend.transaction() as conn:
+            conn.execute(
+                "UPDATE sources SET lease_owner=NULL, lease_until=NULL WHERE id=? AND lease_owner=?",
+                (source_id, owner),
+            )
+
+    def heartbeat(self, owner: str, now: float) -> None:
+        """Say that the scheduler `owner` runs (health checks on every host read it)."""
+        with self.backend.transaction() as conn:
+            conn.execute(
+                "INSERT INTO pollers VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET seen=excluded.seen",
+                (owner, now),
+            )
+
+    def pollers_seen_since(self, since: float) -> int:
+        """How many schedulers gave a sign of life since then."""
+        with self.backend.reading() as conn:
+            return int(
+                conn.execute("SELECT count(*) AS n FROM pollers WHERE seen >= ?", (since,)).fetchone()["n"]
+            )
+
+    def stopped(self, owner: str) -> None:
+        with self.backend.transaction() as conn:
+            conn.execute("DELETE FROM pollers WHERE owner=?", (owner,))
+
     # ---- entries ----------------------------------------------------------------------
 
     def find_seen(self, source_id: str, identity: str, link: str | None, title: str) -> Seen | None:
         """An entry seen before: by identity, or by link and title (an entry whose id changed)."""
-        conn = self._conn()
-        row = conn.execute(
-            "SELECT identity, path, digest, first_seen FROM seen WHERE source=? AND identity=?",
-            (source_id, identity),
-        ).fetchone()
-        if row is None and link:
+        with self.backend.reading() as conn:
             row = conn.execute(
-                "SELECT identity, path, digest, first_seen FROM seen WHERE source=? AND link=? AND title=?",
-                (source_id, link, title),
+                "SELECT identity, path, digest, first_seen FROM seen WHERE source=? AND identity=?",
+                (source_id, identity),
             ).fetchone()
-        return Seen(*row) if row else None
+            if row is None and link:
+                row = conn.execute(
+                    "SELECT identity, path, digest, first_seen FROM seen "
+                    "WHERE source=? AND link=? AND title=?",
+                    (source_id, link, title),
+                ).fetchone()
+        return Seen(row["identity"], row["path"], row["digest"], row["first_seen"]) if row else None
+
+    def claim(self, record: SeenEntry) -> str | None:
+        """The file a new upstream entry becomes: the one in `record`, unless another poller claimed
+        the entry first (then that one's; None if it chose not to merge it). The primary key decides,
+        not a check before the insert, so an entry becomes one post whatever the race; the claim has
+        no digest until `remember` records what was written."""
+        with self.backend.transaction() as conn:
+            conn.execute(
+                "INSERT INTO seen VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (source, identity) DO NOTHING",
+                (record.source, record.identity, record.link, record.title, record.path, record.first_seen),
+            )
+            row = conn.execute(
+                "SELECT path FROM seen WHERE source=? AND identity=?", (record.source, record.identity)
+            ).fetchone()
+        return str(row["path"]) if row["path"] else None
 
     def remember(self, records: list[SeenEntry]) -> None:
         """Record entries as seen, in one transaction (under a new identity when the id changed)."""
         if not records:
             return
-        with self._transaction() as conn:
+        with self.backend.transaction() as conn:
             for record in records:
                 if record.old_identity and record.old_identity != record.identity:
                     conn.execute(
@@ -284,8 +399,23 @@ class StateStore:
             )
 
 
-def _source_state(row: tuple[Any, ...]) -> SourceState:
-    values = dict(zip(_SOURCE_COLUMNS, row, strict=True))
-    validators = Validators(values.pop("etag"), values.pop("last_modified"))
-    gone, polled = bool(values.pop("gone")), bool(values.pop("polled"))
-    return SourceState(validators=validators, gone=gone, polled=polled, **values)
+def _source_state(row: Row) -> SourceState:
+    return SourceState(
+        id=row["id"],
+        config_url=row["config_url"],
+        current_url=row["current_url"],
+        validators=Validators(row["etag"], row["last_modified"]),
+        feed_title=row["feed_title"],
+        last_poll=row["last_poll"],
+        result=PollResult(row["result"]) if row["result"] else None,
+        reason=row["reason"],
+        last_new=int(row["last_new"]),
+        last_updated=int(row["last_updated"]),
+        merged_total=int(row["merged_total"]),
+        last_merge=row["last_merge"],
+        errors=int(row["errors"]),
+        next_poll=row["next_poll"],
+        gone=bool(row["gone"]),
+        polled=bool(row["polled"]),
+        resume_after=row["resume_after"],
+    )

@@ -20,9 +20,12 @@ from feedhub.aggregator.state import SourceState, StateStore
 from feedhub.config import Config
 from feedhub.errors import FeedhubError
 from feedhub.redact import public_text, public_url
+from feedhub.storage import open_storage
 
 # A scheduler is late when nothing was polled for the shortest interval and this much more.
 HEALTH_GRACE_SECONDS = 60
+# A scheduler on another host counts as running while its heartbeat is at most this old.
+POLLER_SILENCE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class StatusBoard:
     def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
-        self.state = StateStore(config.data_dir)
+        self.state = StateStore(open_storage(config).state)
         self._stamp: tuple[int, int] | None = None
         self._sources: tuple[Source, ...] = ()
         self._error: str | None = None
@@ -119,7 +122,8 @@ class StatusBoard:
         """Unhealthy when sources are configured and, for longer than the shortest interval plus
         HEALTH_GRACE_SECONDS, no scheduler held the data folder or no poll finished (and one was due)."""
         self._refresh_sources()
-        now, running = self.clock(), holder_pid(self.config.data_dir) is not None
+        now = self.clock()
+        running = holder_pid(self.config.data_dir) is not None or self._pollers_elsewhere(now)
         if running:
             self._scheduler_seen = now
         states = self.state.all_sources()
@@ -139,6 +143,10 @@ class StatusBoard:
             failing=sum(bool(state and state.errors) for state in live.values()),
             problem=self._problem(live, running, last_poll, now) if live else None,
         )
+
+    def _pollers_elsewhere(self, now: float) -> bool:
+        """With a shared database, schedulers on other hosts do the polling: seen by their heartbeats."""
+        return self.state.backend.shared and self.state.pollers_seen_since(now - POLLER_SILENCE_SECONDS) > 0
 
     def _problem(
         self, live: dict[Source, SourceState | None], running: bool, last_poll: float | None, now: float
@@ -182,7 +190,7 @@ def _status(source: Source, state: SourceState | None, zone: ZoneInfo) -> Source
         enabled=source.enabled and not (current and current.gone),
         interval=source.interval,
         last_poll=_iso(current.last_poll if current else None, zone),
-        result=current.result if current else None,
+        result=current.result.value if current and current.result else None,
         reason=current.reason if current else None,
         merged_last_time=(current.last_new + current.last_updated) if current else 0,
         merged_total=current.merged_total if current else 0,

@@ -1,0 +1,51 @@
+"""The rules that give a post its permalink and its feed id: pure functions of the post.
+
+A post keeps both for as long as its file lives: the id comes from the file's path (or the
+post's own `id`), never from its title, category or date, so editing those changes nothing
+a reader has stored. When two posts want the same one, the one indexed later gets a
+variant derived from its path, so the choice repeats on every host and every rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import PurePosixPath
+
+from feedhub.index.schema import IndexSettings
+from feedhub.posts import Post
+from feedhub.urls import expand_permalink
+
+_ENTRY_ID_NAMESPACE = uuid.UUID("6f1d7a52-3c0e-4c4b-9a57-5a0f2e0b8c11")
+
+
+def wanted_permalink(post: Post, settings: IndexSettings) -> str:
+    """The post's own `permalink`, else the site's pattern filled in (Jekyll's rules)."""
+    site_date = post.date.astimezone(settings.timezone)
+    return post.permalink or expand_permalink(settings.permalink, post.categories, site_date, post.slug)
+
+
+def permalink_variant(wanted: str, path: str) -> str:
+    """Another permalink for the post at `path` when `wanted` is taken: a tag from the path
+    before the extension (``/a/b-1f2e3d.html``) or the closing slash (``/a/b-1f2e3d/``)."""
+    tag = hashlib.blake2b(path.encode(), digest_size=3).hexdigest()
+    stem, dot, ext = wanted.rstrip("/").rpartition(".")
+    variant = f"{stem}-{tag}.{ext}" if dot and "/" not in ext else f"{wanted.rstrip('/')}-{tag}"
+    return variant + ("/" if wanted.endswith("/") else "")
+
+
+def entry_id_candidates(post: Post) -> list[str]:
+    """The ids a post may have, best first: its own `id`, then ids derived from its file path
+    (without the extension, so renaming .md to .markdown keeps it; then with it, which is unique)."""
+    stem = str(PurePosixPath(post.path).with_suffix(""))
+    candidates = [f"urn:uuid:{uuid.uuid5(_ENTRY_ID_NAMESPACE, name)}" for name in (stem, post.path)]
+    return [post.entry_id, *candidates] if post.entry_id else candidates
+
+
+def paired_tag(post: Post, position: int) -> str | None:
+    """The tag naming a category: tags pair with categories by position, or one tag names the one category."""
+    if post.categories and len(post.tags) == len(post.categories):
+        return post.tags[position]
+    if len(post.categories) <= 1 and post.tags:
+        return post.tags[0]
+    return None

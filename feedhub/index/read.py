@@ -1,0 +1,226 @@
+"""The index's read side: what `Site` asks, and nothing else. Opening it takes no lock and
+reads nothing, so a web process never waits behind a sync, however long the sync runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from feedhub.index.model import CategoryStats, Entry, FileStatus, Headline, Problem, PublishedPost
+from feedhub.index.versions import NotifiedVersions, QueriedVersions, Versions
+from feedhub.posts import Enclosure
+from feedhub.storage.base import Backend, Row
+
+
+@dataclass(frozen=True)
+class StoredPost:
+    """A post as the index holds it, with what rendering it needs. Its entry carries the HTML once
+    it was rendered and kept (see `rendered`); until then `rendered` is False and the HTML empty."""
+
+    entry: Entry
+    rendered: bool
+    digest: str
+    description: str | None
+    body: str
+    body_format: str
+
+
+_POST_COLUMNS = (
+    "p.path, p.digest, p.entry_id, p.permalink, p.title, p.published, p.updated, p.author, "
+    "p.description, p.categories, p.tags, p.via, p.enclosures, p.body, p.body_format, "
+    "r.html, r.summary"
+)
+_WITH_RENDERED = "LEFT JOIN rendered r ON r.path = p.path AND r.digest = p.digest"
+
+
+class IndexReader:
+    def __init__(self, backend: Backend, timezone: ZoneInfo) -> None:
+        self.backend = backend
+        self.timezone = timezone
+        self.versions: Versions = NotifiedVersions(backend) if backend.shared else QueriedVersions(backend)
+
+    def version(self, key: str) -> int:
+        """The version of a feed (a category slug, or SITE); 0 for an unknown one."""
+        return self.versions.version(key)
+
+    def instance(self) -> str:
+        """Identifies this index: versions are comparable only within one instance."""
+        with self.backend.reading() as conn:
+            return str(conn.execute("SELECT value FROM meta WHERE key='instance'").fetchone()["value"])
+
+    def published_posts(self) -> list[PublishedPost]:
+        with self.backend.reading() as conn:
+            rows = conn.execute("SELECT permalink, digest, categories FROM posts WHERE visible=1").fetchall()
+        return [
+            PublishedPost(row["permalink"], row["digest"], tuple(json.loads(row["categories"])))
+            for row in rows
+        ]
+
+    def feed_size(self, slug: str | None) -> tuple[int, datetime | None]:
+        """How many visible posts a feed has, and the newest `updated` among them."""
+        with self.backend.reading() as conn:
+            if slug is None:
+                count = conn.execute("SELECT count(*) AS n FROM posts WHERE visible=1").fetchone()["n"]
+                newest = conn.execute(
+                    "SELECT updated FROM posts WHERE visible=1 ORDER BY updated_ts DESC LIMIT 1"
+                ).fetchone()
+            else:
+                count = conn.execute(
+                    "SELECT count(*) AS n FROM post_categories WHERE slug=? AND visible=1", (slug,)
+                ).fetchone()["n"]
+                newest = conn.execute(
+                    "SELECT p.updated FROM post_categories c JOIN posts p ON p.path = c.path "
+                    "WHERE c.slug=? AND c.visible=1 ORDER BY c.updated_ts DESC LIMIT 1",
+                    (slug,),
+                ).fetchone()
+        return int(count), datetime.fromisoformat(newest["updated"]) if newest else None
+
+    def posts(self, slug: str | None, offset: int, limit: int) -> list[StoredPost]:
+        """A feed's visible posts, newest first."""
+        with self.backend.reading() as conn:
+            if slug is None:
+                rows = conn.execute(
+                    f"SELECT {_POST_COLUMNS} FROM posts p {_WITH_RENDERED} WHERE p.visible=1 "
+                    "ORDER BY p.published_ts DESC, p.path LIMIT ? OFFSET ?",
+                    (limit, offset),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_POST_COLUMNS} FROM post_categories c JOIN posts p ON p.path = c.path "
+                    f"{_WITH_RENDERED} WHERE c.slug=? AND c.visible=1 "
+                    "ORDER BY c.published_ts DESC, c.path LIMIT ? OFFSET ?",
+                    (slug, limit, offset),
+                ).fetchall()
+        return [_stored_post(row) for row in rows]
+
+    def post_at(self, permalink: str) -> StoredPost | None:
+        with self.backend.reading() as conn:
+            row = conn.execute(
+                f"SELECT {_POST_COLUMNS} FROM posts p {_WITH_RENDERED} WHERE p.permalink=? AND p.visible=1",
+                (permalink,),
+            ).fetchone()
+        return _stored_post(row) if row else None
+
+    def categories(self) -> list[CategoryStats]:
+        """Every category with visible posts, with its newest post's tag."""
+        with self.backend.reading() as conn:
+            rows = conn.execute(
+                """
+                SELECT c.slug, c.count, c.newest, t.tag FROM (
+                    SELECT slug, count(*) AS count, max(published_ts) AS newest
+                    FROM post_categories WHERE visible=1 GROUP BY slug
+                ) c LEFT JOIN (
+                    SELECT slug, tag,
+                           row_number() OVER (PARTITION BY slug ORDER BY published_ts DESC, path) AS rank
+                    FROM post_categories WHERE visible=1 AND tag IS NOT NULL
+                ) t ON t.slug = c.slug AND t.rank = 1
+                ORDER BY c.slug
+                """
+            ).fetchall()
+        return [
+            CategoryStats(
+                row["slug"],
+                int(row["count"]),
+                datetime.fromtimestamp(row["newest"], self.timezone),
+                row["tag"],
+            )
+            for row in rows
+        ]
+
+    def category_tag(self, slug: str) -> str | None:
+        with self.backend.reading() as conn:
+            row = conn.execute(
+                "SELECT tag FROM post_categories WHERE slug=? AND visible=1 AND tag IS NOT NULL "
+                "ORDER BY published_ts DESC, path LIMIT 1",
+                (slug,),
+            ).fetchone()
+        return row["tag"] if row else None
+
+    def headlines(self, per_category: int) -> dict[str, list[Headline]]:
+        """The newest posts of every category, for the home page."""
+        with self.backend.reading() as conn:
+            rows = conn.execute(
+                """
+                SELECT slug, permalink, title, published FROM (
+                    SELECT c.slug, p.permalink, p.title, p.published,
+                           row_number() OVER (
+                               PARTITION BY c.slug ORDER BY c.published_ts DESC, c.path
+                           ) AS rank
+                    FROM post_categories c JOIN posts p ON p.path = c.path WHERE c.visible=1
+                ) ranked WHERE rank <= ? ORDER BY slug, rank
+                """,
+                (per_category,),
+            ).fetchall()
+        headlines: dict[str, list[Headline]] = {}
+        for row in rows:
+            headlines.setdefault(row["slug"], []).append(_headline(row))
+        return headlines
+
+    def category_headlines(self, slug: str, offset: int, limit: int) -> list[Headline]:
+        with self.backend.reading() as conn:
+            rows = conn.execute(
+                "SELECT p.permalink, p.title, p.published "
+                "FROM post_categories c JOIN posts p ON p.path = c.path "
+                "WHERE c.slug=? AND c.visible=1 ORDER BY c.published_ts DESC, c.path LIMIT ? OFFSET ?",
+                (slug, limit, offset),
+            ).fetchall()
+        return [_headline(row) for row in rows]
+
+    def problems(self) -> tuple[list[Problem], list[Problem]]:
+        """(skipped files with their reason, warnings about published ones)."""
+        with self.backend.reading() as conn:
+            skipped = conn.execute(
+                "SELECT path, reason FROM files WHERE status=? ORDER BY path", (FileStatus.SKIPPED.value,)
+            ).fetchall()
+            warned = conn.execute(
+                "SELECT path, warnings FROM files WHERE warnings != '[]' ORDER BY path"
+            ).fetchall()
+        return (
+            [Problem(row["path"], row["reason"]) for row in skipped],
+            [Problem(row["path"], warning) for row in warned for warning in json.loads(row["warnings"])],
+        )
+
+    def counts(self) -> dict[str, int]:
+        with self.backend.reading() as conn:
+            posts = conn.execute(
+                "SELECT count(*) AS total, coalesce(sum(visible), 0) AS visible FROM posts"
+            ).fetchone()
+            drafts = conn.execute(
+                "SELECT count(*) AS n FROM files WHERE status=?", (FileStatus.DRAFT.value,)
+            ).fetchone()["n"]
+            categories = conn.execute(
+                "SELECT count(DISTINCT slug) AS n FROM post_categories WHERE visible=1"
+            ).fetchone()["n"]
+        visible = int(posts["visible"])
+        return {
+            "posts": visible,
+            "scheduled": int(posts["total"]) - visible,
+            "drafts": int(drafts),
+            "categories": int(categories),
+        }
+
+
+def _headline(row: Row) -> Headline:
+    return Headline(row["permalink"], row["title"], datetime.fromisoformat(row["published"]))
+
+
+def _stored_post(row: Row) -> StoredPost:
+    entry = Entry(
+        path=row["path"],
+        entry_id=row["entry_id"],
+        permalink=row["permalink"],
+        title=row["title"],
+        published=datetime.fromisoformat(row["published"]),
+        updated=datetime.fromisoformat(row["updated"]),
+        author=row["author"],
+        categories=tuple(json.loads(row["categories"])),
+        tags=tuple(json.loads(row["tags"])),
+        via=row["via"],
+        enclosures=tuple(Enclosure(*item) for item in json.loads(row["enclosures"])),
+        html=row["html"] or "",
+        summary=row["summary"] or "",
+    )
+    rendered = row["html"] is not None
+    return StoredPost(entry, rendered, row["digest"], row["description"], row["body"], row["body_format"])

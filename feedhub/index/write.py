@@ -1,0 +1,403 @@
+"""The index's write side: keep the stored posts in step with the folder, and say what changed.
+
+Synced by (path, mtime, size), so a restart over an unchanged folder reads no post; every
+change bumps a version number per feed (and, on a shared database, NOTIFYs the other
+hosts) so that web processes know which built feeds to drop. Used by the watcher, the CLI
+and the aggregator's merge step; writers take turns through one lock (a file beside the
+SQLite database, or an advisory lock in PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+from feedhub.config import Config
+from feedhub.errors import FeedhubError, StorageError, StorageFault
+from feedhub.index.identity import entry_id_candidates, paired_tag, permalink_variant, wanted_permalink
+from feedhub.index.model import FileStatus, Problem, SyncReport
+from feedhub.index.schema import CHANGES_CHANNEL, INDEX_SCHEMA, SITE, IndexSettings
+from feedhub.posts import Post, PostFile, is_post_file, read_post_file
+from feedhub.render import find_via
+from feedhub.storage import open_storage
+from feedhub.storage.base import Backend, Connection, Leadership
+from feedhub.storage.schema import migrate
+from feedhub.text import quoted
+from feedhub.urls import UNCATEGORIZED
+
+log = logging.getLogger(__name__)
+
+SYNC_LOCK = "index-sync"  # writers of the index take turns under it
+INDEXER_ROLE = "indexer"  # on a shared database, the one process that watches the folder
+_BATCH = 500
+
+
+class IndexWriter:
+    def __init__(
+        self, backend: Backend, settings: IndexSettings, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.clock = clock
+        self._prepare()
+
+    # ---- schema and settings ----------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Bring the tables to this version and the rows to these settings; when both are already
+        so (every start but the first), this reads two rows and takes no lock."""
+        try:
+            migrate(self.backend, INDEX_SCHEMA)
+        except StorageError as exc:
+            if exc.fault is not StorageFault.DAMAGED or not self.backend.discard():
+                raise
+            log.warning("%s; rebuilding it from the post files", exc)
+            migrate(self.backend, INDEX_SCHEMA)
+        if self._stored_fingerprint() == self.settings.fingerprint():
+            return
+        with self.backend.exclusive(SYNC_LOCK), self.backend.transaction() as conn:
+            stored = self._stored_fingerprint()
+            if stored == self.settings.fingerprint():
+                return  # another process did it while this one waited
+            if stored:
+                log.info(
+                    "%s: the index's settings changed; rebuilding it from the post files", self.backend.where
+                )
+            for table in ("rendered", "post_categories", "posts", "files", "versions", "meta"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (self.settings.fingerprint(),))
+            # Versions count from 1 again in a new index: this tells its versions from an older one's.
+            conn.execute("INSERT INTO meta VALUES ('instance', ?)", (uuid.uuid4().hex,))
+            conn.execute("INSERT INTO versions VALUES (?, 1)", (SITE,))
+            self.backend.notify(conn, CHANGES_CHANNEL, "1")
+
+    def _stored_fingerprint(self) -> str | None:
+        with self.backend.reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
+        return str(row["value"]) if row else None
+
+    def lead(self) -> Leadership | None:
+        """The indexer's role: on a shared database one process at a time watches the folder."""
+        return self.backend.lead(INDEXER_ROLE)
+
+    # ---- syncing with the folder ------------------------------------------------------
+
+    def sync_all(self, advance: Callable[[int], object] | None = None) -> SyncReport:
+        """Compare the whole folder with the index by (path, mtime, size) and apply the difference;
+        ``advance`` is told of each batch of files read (for a progress bar)."""
+        with self.backend.exclusive(SYNC_LOCK):
+            with self.backend.reading() as conn:
+                known = {
+                    row["path"]: (row["mtime_ns"], row["size"])
+                    for row in conn.execute("SELECT path, mtime_ns, size FROM files")
+                }
+            # One table in memory, not two: what the scan finds is taken out of `known` as it comes,
+            # so what is left there at the end is what was removed.
+            changed = sorted(path for path, stamp in self._scan() if known.pop(path, None) != stamp)
+            removed = list(known)
+            del known
+            report = self._apply(changed, removed, advance)
+            self._publish_due()
+            with self.backend.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO meta VALUES ('synced_at', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+                    (str(time.time()),),
+                )
+            return report
+
+    def full_sync_stamp(self) -> str | None:
+        """Names the last comparison of the whole folder with the index, by any process."""
+        with self.backend.reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='synced_at'").fetchone()
+        return str(row["value"]) if row else None
+
+    def sync_paths(self, paths: Iterable[str]) -> SyncReport:
+        """Re-read files reported changed (by the watcher, or just written), whatever their mtime says."""
+        with self.backend.exclusive(SYNC_LOCK):
+            changed, removed = [], []
+            with self.backend.reading() as conn:
+                for path in sorted(set(paths)):
+                    if is_post_file(PurePosixPath(path).name) and _is_file_entry(
+                        self.settings.posts_dir / path
+                    ):
+                        changed.append(path)
+                    elif conn.execute("SELECT 1 FROM files WHERE path=?", (path,)).fetchone():
+                        removed.append(path)
+            return self._apply(changed, removed)
+
+    def publish_due(self) -> int:
+        """Make posts whose date has come visible; returns how many."""
+        with self.backend.exclusive(SYNC_LOCK):
+            return self._publish_due()
+
+    def next_due(self) -> float | None:
+        with self.backend.reading() as conn:
+            row = conn.execute("SELECT min(published_ts) AS due FROM posts WHERE visible=0").fetchone()
+        return float(row["due"]) if row["due"] is not None else None
+
+    def _scan(self) -> Iterator[tuple[str, tuple[int, int]]]:
+        """(relative path, (mtime_ns, size)) of every post file, subfolders included."""
+        root = self.settings.posts_dir
+        if not root.is_dir():
+            # Never read a vanished folder (an unmounted disk, say) as "every post was deleted".
+            raise FeedhubError(f"{root}: the posts folder is missing")
+        folders = [("", str(root))]
+        while folders:
+            prefix, folder = folders.pop()
+            try:
+                entries = os.scandir(folder)
+            except OSError as exc:
+                raise FeedhubError(f"{folder}: cannot list the folder: {exc.strerror}") from None
+            with entries:
+                for entry in entries:
+                    name = entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        if not name.startswith((".", "_", "#")):
+                            folders.append((f"{prefix}{name}/", entry.path))
+                    elif is_post_file(name):
+                        try:
+                            stat = entry.stat()
+                        except FileNotFoundError:
+                            continue
+                        yield prefix + name, (stat.st_mtime_ns, stat.st_size)
+
+    def _apply(
+        self, changed: list[str], removed: list[str], advance: Callable[[int], object] | None = None
+    ) -> SyncReport:
+        report = SyncReport()
+        root, tz = self.settings.posts_dir, self.settings.timezone
+        removed = list(removed)
+        for start in range(0, len(changed), _BATCH):
+            # Parse outside the transaction: readers and other writers wait only for the writes.
+            files = [(path, read_post_file(root, path, tz)) for path in changed[start : start + _BATCH]]
+            removed += [path for path, file in files if file is None]  # deleted since it was listed
+            present = [file for _, file in files if file is not None]
+            try:
+                report.include(self._store_batch(present, one_by_one=False))
+            except StorageError as exc:
+                if exc.fault is not StorageFault.CONSTRAINT:
+                    raise
+                report.include(self._store_batch(present, one_by_one=True))
+            except Exception:  # a file the index cannot take: the batch again, each file on its own
+                report.include(self._store_batch(present, one_by_one=True))
+            if advance is not None:
+                advance(len(files))
+        if removed:
+            with self.backend.transaction() as conn:
+                affected: set[str] = set()
+                for path in removed:
+                    affected |= _categories_of(conn, path)
+                    if conn.execute("DELETE FROM files WHERE path=?", (path,)).rowcount:
+                        report.removed += 1
+                        log.info("%s: removed", path)
+                self._bump(conn, affected)
+        return report
+
+    def _store_batch(self, files: list[PostFile], one_by_one: bool) -> SyncReport:
+        """Store files in one transaction; ``one_by_one`` puts each in a savepoint of its own."""
+        report = SyncReport()
+        store = self._store_or_skip if one_by_one else self._store
+        with self.backend.transaction() as conn:
+            touched = [store(conn, file, report) for file in files]
+            if any(keys is not None for keys in touched):
+                self._bump(conn, set().union(*(keys for keys in touched if keys)))
+        return report
+
+    def _store_or_skip(self, conn: Connection, file: PostFile, report: SyncReport) -> set[str] | None:
+        """Store one file; one the index cannot take is skipped with the reason, never the batch.
+
+        The reading already refuses what it can name (bad dates, sizes, YAML); this is the net
+        under it, so that a post nobody foresaw cannot stop every other post from being indexed.
+        A database that fails (locked, full, read-only) is not the file's fault: that propagates.
+        """
+        try:
+            with conn.savepoint():
+                return self._store(conn, file, report)
+        except StorageError as exc:
+            if exc.fault is not StorageFault.CONSTRAINT:
+                raise
+            problem = f"cannot be indexed: {quoted(exc.problem)}"
+        except Exception as exc:
+            log.exception("%s: cannot be indexed", file.path)
+            problem = f"cannot be indexed: {type(exc).__name__}: {quoted(str(exc))}"
+        with conn.savepoint():
+            return self._store(conn, replace(file, post=None, problem=problem), report)
+
+    def _store(self, conn: Connection, file: PostFile, report: SyncReport) -> set[str] | None:
+        """Write one file's rows; return the feeds it touched, or None when its content is unchanged."""
+        old = conn.execute("SELECT digest FROM files WHERE path=?", (file.path,)).fetchone()
+        if old and old["digest"] == file.digest:
+            # Touched, copied or checked out again: same bytes, so the rows (and rendered HTML) stand.
+            conn.execute(
+                "UPDATE files SET mtime_ns=?, size=? WHERE path=?", (file.mtime_ns, file.size, file.path)
+            )
+            return None
+        affected = _categories_of(conn, file.path)
+        conn.execute("DELETE FROM posts WHERE path=?", (file.path,))
+        post = file.post
+        warnings = list(post.warnings) if post else []
+        status = (
+            FileStatus.SKIPPED if post is None else FileStatus.POST if post.published else FileStatus.DRAFT
+        )
+        conn.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, '[]') ON CONFLICT (path) DO UPDATE SET "
+            "mtime_ns=excluded.mtime_ns, size=excluded.size, digest=excluded.digest, "
+            "status=excluded.status, reason=excluded.reason",
+            (file.path, file.mtime_ns, file.size, file.digest, status.value, file.problem),
+        )
+        if post is None:
+            report.skipped.append(Problem(file.path, file.problem or "unreadable"))
+            log.warning("%s: skipped: %s", file.path, file.problem)
+        elif post.published:
+            affected |= self._insert_post(conn, post, file.digest, warnings)
+        conn.execute("UPDATE files SET warnings=? WHERE path=?", (json.dumps(warnings), file.path))
+        for warning in warnings:
+            log.warning("%s: %s", file.path, warning)
+        if old:
+            report.updated += 1
+        else:
+            report.added += 1
+        return affected
+
+    def _insert_post(self, conn: Connection, post: Post, digest: str, warnings: list[str]) -> set[str]:
+        permalink = _free_permalink(conn, post.path, wanted_permalink(post, self.settings), warnings)
+        entry_id = _free_entry_id(conn, post, warnings)
+        updated = post.updated or post.date
+        visible = int(self.settings.future or post.date.timestamp() <= self.clock())
+        conn.execute(
+            "INSERT INTO posts (path, digest, entry_id, permalink, title, published, published_ts, updated, "
+            "updated_ts, visible, author, description, categories, tags, via, enclosures, source, source_id, "
+            f"source_url, body, body_format) VALUES ({', '.join('?' * 21)})",
+            (
+                post.path,
+                digest,
+                entry_id,
+                permalink,
+                post.title,
+                post.date.isoformat(),
+                post.date.timestamp(),
+                updated.isoformat(),
+                updated.timestamp(),
+                visible,
+                post.author,
+                post.description,
+                json.dumps(post.categories, ensure_ascii=False),
+                json.dumps(post.tags, ensure_ascii=False),
+                find_via(post.body) if post.body_format == "markdown" else None,
+                json.dumps([[e.url, e.type, e.length] for e in post.enclosures]),
+                post.source,
+                post.source_id,
+                post.source_url,
+                post.body,
+                post.body_format,
+            ),
+        )
+        slugs = post.categories or (UNCATEGORIZED,)
+        conn.executemany(
+            "INSERT INTO post_categories VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    slug,
+                    post.path,
+                    post.date.timestamp(),
+                    updated.timestamp(),
+                    visible,
+                    paired_tag(post, position),
+                )
+                for position, slug in enumerate(slugs)
+            ],
+        )
+        return set(slugs)
+
+    def _bump(self, conn: Connection, keys: set[str]) -> None:
+        current = conn.execute("SELECT version FROM versions WHERE key=?", (SITE,)).fetchone()["version"]
+        conn.executemany(
+            "INSERT INTO versions VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET version=excluded.version",
+            [(key, current + 1) for key in keys | {SITE}],
+        )
+        self.backend.notify(conn, CHANGES_CHANNEL, str(current + 1))
+
+    def _publish_due(self) -> int:
+        now = self.clock()
+        with self.backend.reading() as conn:
+            due = conn.execute(
+                "SELECT 1 FROM posts WHERE visible=0 AND published_ts<=? LIMIT 1", (now,)
+            ).fetchone()
+        if not due:
+            return 0
+        with self.backend.transaction() as conn:
+            rows = conn.execute(
+                "SELECT slug FROM post_categories WHERE visible=0 AND published_ts<=?", (now,)
+            )
+            slugs = {row["slug"] for row in rows}
+            count = conn.execute(
+                "UPDATE posts SET visible=1 WHERE visible=0 AND published_ts<=?", (now,)
+            ).rowcount
+            conn.execute("UPDATE post_categories SET visible=1 WHERE visible=0 AND published_ts<=?", (now,))
+            self._bump(conn, slugs)
+        log.info("published %d scheduled post(s)", count)
+        return count
+
+    # ---- what the merge step asks -------------------------------------------------------
+
+    def find_source_post(self, source: str, source_id: str, link: str | None, title: str) -> str | None:
+        """The post a source already made of an upstream entry: by its identity, or by link and title."""
+        with self.backend.reading() as conn:
+            row = conn.execute(
+                "SELECT path FROM posts WHERE source=? AND source_id=?", (source, source_id)
+            ).fetchone()
+            if row is None and link:
+                row = conn.execute(
+                    "SELECT path FROM posts WHERE source=? AND source_url=? AND title=?",
+                    (source, link, title),
+                ).fetchone()
+        return row["path"] if row else None
+
+    def newest_source_post(self, source: str) -> float | None:
+        """When the newest post of a source was published (a timestamp), or None if it has none."""
+        with self.backend.reading() as conn:
+            row = conn.execute(
+                "SELECT max(published_ts) AS newest FROM posts WHERE source=?", (source,)
+            ).fetchone()
+        return float(row["newest"]) if row["newest"] is not None else None
+
+
+def _free_permalink(conn: Connection, path: str, wanted: str, warnings: list[str]) -> str:
+    holder = conn.execute("SELECT path FROM posts WHERE permalink=?", (wanted,)).fetchone()
+    if not holder:
+        return wanted
+    variant = permalink_variant(wanted, path)
+    warnings.append(f"permalink {wanted} is taken by {holder['path']}; this post is at {variant}")
+    return variant
+
+
+def _free_entry_id(conn: Connection, post: Post, warnings: list[str]) -> str:
+    """The first of the post's id candidates that no other post holds."""
+    for candidate in entry_id_candidates(post):
+        holder = conn.execute("SELECT path FROM posts WHERE entry_id=?", (candidate,)).fetchone()
+        if not holder:
+            return candidate
+        warnings.append(f"entry id {candidate} is taken by {holder['path']}")
+    raise AssertionError(f"{post.path}: no free entry id")  # the path-derived id is unique per path
+
+
+def _categories_of(conn: Connection, path: str) -> set[str]:
+    return {row["slug"] for row in conn.execute("SELECT slug FROM post_categories WHERE path=?", (path,))}
+
+
+def _is_file_entry(path: Path) -> bool:
+    """Whether a post file name is there as something else than a folder: as the scan counts them
+    (a FIFO or a link out of the folder is then read, and reported as skipped)."""
+    return os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path))
+
+
+def open_writer(config: Config, clock: Callable[[], float] = time.time) -> IndexWriter:
+    """The write side of a configured site's index."""
+    return IndexWriter(open_storage(config).index, IndexSettings.from_config(config), clock)

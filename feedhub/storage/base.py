@@ -1,0 +1,161 @@
+"""The storage interface every persisted table goes through, whatever the database.
+
+SQL is written once, in the dialect both SQLite and PostgreSQL speak (``?`` parameters,
+``ON CONFLICT`` upserts, window functions); a backend adapts the parameter style and turns
+every driver exception into a StorageError. Rows are read by column name.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from enum import Enum
+from typing import Any, Protocol
+
+from feedhub.errors import StorageError
+
+
+class Dialect(Enum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+class Row(Protocol):
+    def __getitem__(self, column: str) -> Any: ...
+
+
+class Result(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+Params = Sequence[object]
+
+
+class Connection:
+    """One database connection as the storage parts use it: driver errors come out as StorageError."""
+
+    def __init__(
+        self,
+        raw: Any,
+        sql: Callable[[str], str],
+        fail: Callable[[Exception], StorageError],
+        driver_errors: tuple[type[Exception], ...],
+    ) -> None:
+        self._raw = raw
+        self._sql = sql
+        self._fail = fail
+        self._driver_errors = driver_errors
+
+    def execute(self, sql: str, params: Params = ()) -> Result:
+        try:
+            result: Result = self._raw.execute(self._sql(sql), params)
+        except self._driver_errors as exc:
+            raise self._fail(exc) from exc
+        return result
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        try:
+            if hasattr(self._raw, "executemany"):
+                self._raw.executemany(self._sql(sql), rows)
+            else:  # psycopg: on a cursor
+                self._raw.cursor().executemany(self._sql(sql), rows)
+        except self._driver_errors as exc:
+            raise self._fail(exc) from exc
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: what fails inside it is undone without undoing the rest."""
+        self.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.execute("ROLLBACK TO part")
+            self.execute("RELEASE part")
+            raise
+        self.execute("RELEASE part")
+
+
+class Leadership(Protocol):
+    """A role held by one process at a time (the indexer): lost when that process dies."""
+
+    def held(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class Listener(Protocol):
+    """Notices arriving on a channel, on a thread of their own."""
+
+    @property
+    def connected(self) -> threading.Event: ...
+
+    @property
+    def problem(self) -> str | None: ...  # why it is not connected
+
+    def stop(self) -> None: ...
+
+
+class Backend(ABC):
+    """A database: SQLite files in the data folder, or one PostgreSQL database shared by hosts."""
+
+    dialect: Dialect
+    where: str  # names the database in messages: a path, or an address without its password
+
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection for reads: it takes no lock, so it never waits behind a writer."""
+
+    @abstractmethod
+    def transaction(self, patient: bool = True) -> AbstractContextManager[Connection]:
+        """A write transaction: committed at the end, rolled back on any exception. One that is not
+        `patient` gives up (StorageFault.LOCKED) at once when another writer holds what it needs."""
+
+    @abstractmethod
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Wait for, then hold, the lock called `name` across every process sharing this database."""
+
+    @abstractmethod
+    def lead(self, name: str) -> Leadership | None:
+        """Take the role `name` if no live process holds it (never waits); None when one does."""
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to give back
+        """Give back what it holds open (a pool, listeners)."""
+
+    def discard(self) -> bool:
+        """Delete a damaged database that holds only derived data, to be made again; False where
+        that is not feedhub's to do (a server's database)."""
+        return False
+
+    @abstractmethod
+    def serialize(self, conn: Connection, name: str) -> None:
+        """Within this transaction, wait for every other transaction that asked for `name`."""
+
+    drop_cascade = ""  # what DROP TABLE needs to drop a table others refer to
+    # What a SELECT in a write transaction adds to lock its rows, skipping rows another holds
+    # (SQLite's writers take turns for the whole database: nothing to add).
+    skip_locked = ""
+
+    @property
+    def shared(self) -> bool:
+        """Whether processes on other hosts use this database too (changes then arrive by notice)."""
+        return False
+
+    @abstractmethod
+    def notify(self, conn: Connection, channel: str, payload: str) -> None:
+        """Tell every listener of `channel`, once this transaction commits."""
+
+    def listen(
+        self, channel: str, on_notice: Callable[[str], None], on_connect: Callable[[], None]
+    ) -> Listener:
+        """Call `on_notice(payload)` for each notice and `on_connect()` after every (re)connection,
+        until stopped. Only a shared database has notices."""
+        raise NotImplementedError(f"{self.where}: {self.dialect.value} has no notices")

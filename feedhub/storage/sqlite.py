@@ -1,0 +1,130 @@
+"""SQLite, the embedded default: one file per part in the data folder, WAL, one connection per thread.
+
+Readers never wait for writers (WAL); writers take their transaction at once (BEGIN
+IMMEDIATE), so one cannot fail half-way on a lock; locks between processes are files
+beside the database (flock), released by the kernel when a process dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from feedhub.errors import StorageError, StorageFault
+from feedhub.storage.base import Backend, Connection, Dialect, Leadership
+
+BUSY_TIMEOUT_SECONDS = 30
+IMPATIENT_MS = 200  # how long a transaction that is not patient waits for the lock
+
+
+class SqliteBackend(Backend):
+    dialect = Dialect.SQLITE
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        self._local = threading.local()
+
+    def connection(self) -> Connection:
+        """This thread's connection; never one made before a fork (gunicorn --preload)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            try:
+                raw = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+                raw.row_factory = sqlite3.Row
+                conn = Connection(raw, str, self.failure, (sqlite3.Error,))
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise self.failure(exc) from exc
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        yield self.connection()
+
+    @contextmanager
+    def transaction(self, patient: bool = True) -> Iterator[Connection]:
+        conn = self.connection()
+        if not patient:
+            conn.execute(f"PRAGMA busy_timeout={IMPATIENT_MS}")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        finally:
+            if not patient:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        with open(self.lock_path(name), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def serialize(self, conn: Connection, name: str) -> None:
+        pass  # BEGIN IMMEDIATE already made this transaction the only writer
+
+    def notify(self, conn: Connection, channel: str, payload: str) -> None:
+        pass  # every process of the one host reads the versions from the file itself
+
+    def lock_path(self, name: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.{name}.lock")
+
+    def lead(self, name: str) -> Leadership:
+        # Every process on the one host may keep the folder's index: exclusive() takes turns.
+        return _EveryProcess()
+
+    def discard(self) -> bool:
+        self._local.conn = None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        return True
+
+    def failure(self, exc: Exception) -> StorageError:
+        """The driver's exception as an operator reads it: what failed, and what to do."""
+        message = str(exc)
+        folder = self.path.parent
+        if isinstance(exc, sqlite3.IntegrityError):
+            return StorageError(self.where, message, StorageFault.CONSTRAINT)
+        if "full" in message:
+            return StorageError(
+                self.where, f"the disk is full ({message}); free space in {folder}", StorageFault.FULL
+            )
+        if "readonly" in message or "read-only" in message:
+            problem = f"cannot write ({message}); feedhub needs write access to {folder} and the files in it"
+            return StorageError(self.where, problem, StorageFault.READ_ONLY)
+        if "unable to open" in message:
+            problem = f"cannot open ({message}); check that {folder} exists and feedhub may write there"
+            return StorageError(self.where, problem, StorageFault.UNAVAILABLE)
+        if "locked" in message or "busy" in message:
+            problem = (
+                f"locked by another process for over {BUSY_TIMEOUT_SECONDS} s ({message}); "
+                "a stuck feedhub process may hold it"
+            )
+            return StorageError(self.where, problem, StorageFault.LOCKED)
+        if "not a database" in message or "malformed" in message or "corrupt" in message:
+            return StorageError(self.where, f"damaged ({message})", StorageFault.DAMAGED)
+        return StorageError(self.where, message)
+
+
+class _EveryProcess:
+    def held(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
