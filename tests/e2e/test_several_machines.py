@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ServeProcess, SiteFolder, request, wait_for
+from tests.helpers import ServeProcess, SiteFolder, feedhub, request, wait_for
 from tests.postgres import PostgresServer
 from tests.upstream import Response, Upstream, item, rss
 
@@ -199,3 +199,24 @@ def test_the_database_restarting_under_load_loses_nothing(
         lambda: feed_titles(host) == ["written while the database was down", "first"], timeout=60
     ), host.log()
     assert wait_for(lambda: host.get("/healthz").status == 200, timeout=30)
+
+
+def test_the_commands_work_the_same_with_the_shared_database(shared: SiteFolder, upstream: Upstream) -> None:
+    shared.add("2026-12-01-a.md", title="first", date="2026-12-01 10:00:00")
+    upstream.feed("/up", rss(item("from upstream", guid="u1", link="https://up.example/1")))
+    shared.write_sources({"id": "up", "url": upstream.url("/up")})
+    config = str(node_config(shared, "a"))
+    checked = feedhub("check", "--config", config)
+    assert checked.returncode == 0 and "1 post in 1 category" in checked.stdout, (
+        checked.stdout + checked.stderr
+    )
+    once = feedhub("poll", "--once", "--config", config)
+    assert once.returncode == 0 and "1 source polled: 1 new post, 0 failed" in once.stdout, once.stderr[
+        -2000:
+    ]
+    other_host = str(node_config(shared, "b"))
+    again = feedhub("poll", "--once", "--config", other_host)  # another host sees what the first merged
+    assert again.returncode == 0 and "0 new posts" in again.stdout, again.stderr[-2000:]
+    assert feedhub("enable", "up", "--config", other_host).returncode == 0
+    assert feedhub("enable", "nope", "--config", other_host).returncode == 2
+    assert "2 posts in 1 category" in feedhub("check", "--config", other_host).stdout
