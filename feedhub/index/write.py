@@ -69,7 +69,7 @@ class IndexWriter:
                 log.info(
                     "%s: the index's settings changed; rebuilding it from the post files", self.backend.where
                 )
-            for table in ("rendered", "post_categories", "posts", "files", "versions", "meta"):
+            for table in INDEX_SCHEMA.derived_tables:  # children first
                 conn.execute(f"DELETE FROM {table}")
             conn.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (self.settings.fingerprint(),))
             # Versions count from 1 again in a new index: this tells its versions from an older one's.
