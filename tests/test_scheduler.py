@@ -19,7 +19,7 @@ from feedhub.aggregator.scheduler import PollScheduler
 from feedhub.aggregator.state import StateStore
 from feedhub.config import Config
 from feedhub.storage import open_storage
-from tests.helpers import SiteFolder, open_index, wait_for
+from tests.helpers import BOTH_BACKENDS, SiteFolder, open_index, wait_for
 from tests.upstream import Response, Upstream, item, rss
 
 
@@ -43,6 +43,7 @@ def running(site: SiteFolder, upstream: Upstream) -> Iterator[tuple[Config, thre
     thread.join(timeout=30)
 
 
+@BOTH_BACKENDS
 def test_sources_are_polled_and_edits_apply_without_a_restart(
     running, site: SiteFolder, upstream: Upstream, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -64,6 +65,7 @@ def test_sources_are_polled_and_edits_apply_without_a_restart(
     )
 
 
+@BOTH_BACKENDS
 def test_every_source_polls_once_per_interval(running, upstream: Upstream) -> None:
     assert wait_for(lambda: upstream.hits("/a"))
     threading.Event().wait(1.5)
@@ -87,6 +89,7 @@ def poll_command(config: Path, *options: str) -> list[str]:
     return [sys.executable, "-m", "feedhub", "poll", "--config", str(config), *options]
 
 
+@BOTH_BACKENDS
 def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upstream, tmp_path: Path) -> None:
     upstream.feed("/a", rss(item("from a", guid="a1")))
     site.write_sources({"id": "a", "url": upstream.url("/a")})
@@ -127,6 +130,7 @@ def test_a_second_poll_process_says_so_or_waits(site: SiteFolder, upstream: Upst
     assert len(upstream.hits("/a")) == 2
 
 
+@BOTH_BACKENDS
 def test_poll_once_summary_and_exit_status(site: SiteFolder, upstream: Upstream) -> None:
     upstream.feed("/good", rss(item("good", guid="1")))
     upstream.script("/bad", Response(503, headers={"Retry-After": "60"}))
@@ -153,6 +157,7 @@ def test_poll_once_summary_and_exit_status(site: SiteFolder, upstream: Upstream)
     assert unknown.returncode == 2 and "no source 'nope'" in unknown.stderr
 
 
+@BOTH_BACKENDS
 def test_enable_after_gone(site: SiteFolder, upstream: Upstream) -> None:
     upstream.script("/feed", Response(410), Response(200, rss(item("back again", guid="1"))))
     site.write_sources({"id": "up", "url": upstream.url("/feed")})

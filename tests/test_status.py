@@ -14,7 +14,7 @@ from feedhub.aggregator.state import Outcome, PollResult, StateStore
 from feedhub.config import StatusAccess
 from feedhub.errors import ConfigError
 from feedhub.storage import open_storage
-from tests.helpers import FrozenClock, Server, SiteFolder
+from tests.helpers import BOTH_BACKENDS, FrozenClock, Server, SiteFolder
 
 SECRET_URL = "https://bob:hunter2@up.example/rss?key=SECRET"
 NOW = 1_790_000_000.0
@@ -45,6 +45,7 @@ def leaked(text: str, site: SiteFolder) -> list[str]:
     return [secret for secret in secrets if secret in text]
 
 
+@BOTH_BACKENDS
 def test_status_is_redacted_by_default(secret_site: SiteFolder, serve: Callable[..., Server]) -> None:
     lock = SchedulerLock(secret_site.root / "data")
     lock.acquire(wait=False)  # this test process holds it: its pid must not show
@@ -67,6 +68,7 @@ def test_status_is_redacted_by_default(secret_site: SiteFolder, serve: Callable[
     assert "+00:00" in page.text or "+08:00" in page.text  # times carry their zone
 
 
+@BOTH_BACKENDS
 def test_status_with_a_token(
     secret_site: SiteFolder, serve: Callable[..., Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,6 +107,7 @@ def health(server: Server) -> tuple[int, dict[str, object]]:
     return reply.status, json.loads(reply.body)
 
 
+@BOTH_BACKENDS
 def test_healthz_tells_whether_aggregation_works(site: SiteFolder, serve: Callable[..., Server]) -> None:
     site.write_sources(
         {"id": "a", "url": "https://a.example/rss"}, {"id": "b", "url": "https://b.example/rss"}
@@ -141,6 +144,7 @@ def test_healthz_tells_whether_aggregation_works(site: SiteFolder, serve: Callab
         lock.release()
 
 
+@BOTH_BACKENDS
 def test_healthz_without_sources_is_healthy(site: SiteFolder, serve: Callable[..., Server]) -> None:
     clock = FrozenClock(NOW)
     server = serve(site.config(), clock=clock)

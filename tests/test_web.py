@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import feedparser
 import pytest
 
-from tests.helpers import BASE_URL, FrozenClock, Server, SiteFolder, post_text, wait_for
+from tests.helpers import BASE_URL, BOTH_BACKENDS, FrozenClock, Server, SiteFolder, post_text, wait_for
 
 SLUGS = ["emnews", "21shijijingjibaodao 21caijingAPP", "anxinguojizhengquan(xianggang)", "国内财经", "a/b"]
 
@@ -70,6 +70,7 @@ def test_last_modified_is_the_newest_entry(server: Server) -> None:
     assert parsedate_to_datetime(reply.headers["last-modified"]).isoformat() == "2021-12-08T02:00:00+00:00"
 
 
+@BOTH_BACKENDS
 def test_conditional_get_round_trips(server: Server) -> None:
     first = server.get("/feeds/emnews.atom")
     etag, modified = first.headers["etag"], first.headers["last-modified"]
@@ -207,6 +208,7 @@ def test_opml_lists_every_feed(server: Server) -> None:
     assert all(outline.get("xmlUrl").endswith(".rss") for outline in rss.findall("./body/outline"))
 
 
+@BOTH_BACKENDS
 def test_healthz(server: Server) -> None:
     reply = server.get("/healthz")
     health = json.loads(reply.body)
@@ -217,6 +219,7 @@ def test_healthz(server: Server) -> None:
     assert "empty title" in health["skipped"][0]["reason"]
 
 
+@BOTH_BACKENDS
 def test_healthz_reports_a_failing_sync(server: Server, site: SiteFolder) -> None:
     def health() -> dict:
         return json.loads(server.get("/healthz").body)
@@ -233,6 +236,7 @@ def test_healthz_reports_a_failing_sync(server: Server, site: SiteFolder) -> Non
     assert health()["error"] is None
 
 
+@BOTH_BACKENDS
 def test_changes_show_up_without_a_restart(server: Server, site: SiteFolder) -> None:
     before = server.get("/feeds/emnews.atom")
     site.add("2021-12-09-new.md", title="新文章", date="2021-12-09 08:00:00", categories="emnews")
@@ -253,6 +257,7 @@ def test_changes_show_up_without_a_restart(server: Server, site: SiteFolder) -> 
     assert wait_for(lambda: server.get("/emnews/2021/12/09/new.html").status == 404)
 
 
+@BOTH_BACKENDS
 def test_other_feeds_stay_cached_when_one_category_changes(server: Server, site: SiteFolder) -> None:
     etag = server.get("/feeds/sitenews.atom").headers["etag"]
     site.add("2021-12-09-new.md", title="新文章", date="2021-12-09 08:00:00", categories="emnews")
@@ -260,6 +265,7 @@ def test_other_feeds_stay_cached_when_one_category_changes(server: Server, site:
     assert server.get("/feeds/sitenews.atom", {"If-None-Match": etag}).status == 304
 
 
+@BOTH_BACKENDS
 def test_scheduled_posts_go_live_when_their_date_comes(site: SiteFolder, serve) -> None:
     clock = FrozenClock(datetime(2026, 11, 22, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp())
     site.add("2026-11-22-now.md", title="now", date="2026-11-22 11:00:00", categories="c")
