@@ -8,25 +8,21 @@ operator can read.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from feedhub.addresses import AddressPolicy, AddressRefused, refusal
+from feedhub.addresses import AddressPolicy
 from feedhub.aggregator.state import Validators
 from feedhub.errors import FeedhubError
+from feedhub.guarded_http import failure_reason, new_session, root_cause
 from feedhub.limits import MAX_REDIRECTS
 from feedhub.urls import is_http_url
 
@@ -83,15 +79,10 @@ class Fetcher:
 
     def _session(self, guarded: bool) -> requests.Session:
         # One session per thread: requests' sessions are not thread-safe, but keep-alive helps.
-        # A guarded one connects to public addresses only.
         sessions: dict[bool, requests.Session] = self._local.__dict__.setdefault("sessions", {})
         if guarded not in sessions:
-            session = sessions[guarded] = requests.Session()
-            session.headers.update({"User-Agent": self.user_agent, "Accept": ACCEPT})
-            session.trust_env = False  # no proxies or .netrc picked up from the environment
-            if guarded:
-                session.mount("http://", _PublicOnlyAdapter())
-                session.mount("https://", _PublicOnlyAdapter())
+            session = sessions[guarded] = new_session(self.user_agent, guarded)
+            session.headers["Accept"] = ACCEPT
         return sessions[guarded]
 
     def _fetch_http(
@@ -133,15 +124,8 @@ class Fetcher:
             return self._session(guarded).get(
                 url, headers=headers, timeout=(CONNECT_TIMEOUT, timeout), stream=True, allow_redirects=False
             )
-        except requests.Timeout:
-            raise FetchError(f"no answer within {timeout:g} s") from None
-        except requests.ConnectionError as exc:
-            refused = _refused(exc)
-            if refused is not None:
-                raise FetchError(f"refused: {refused}") from None
-            raise FetchError(f"cannot connect: {_root_cause(exc)}") from None
         except requests.RequestException as exc:
-            raise FetchError(f"request failed: {_root_cause(exc)}") from None
+            raise FetchError(failure_reason(exc, timeout, "allow_private_addresses")) from None
 
     def _answer(
         self,
@@ -197,7 +181,7 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -
         try:
             chunk = response.raw.read1(_CHUNK, decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise FetchError(f"download failed: {_root_cause(exc)}", 200) from None
+            raise FetchError(f"download failed: {root_cause(exc)}", 200) from None
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
@@ -222,85 +206,3 @@ def _fetch_file(url: str, validators: Validators, max_bytes: int) -> Fetched:
     except OSError as exc:
         raise FetchError(f"cannot read {path}: {exc.strerror}") from None
     return Fetched(200, body, {}, url, None, Validators(etag=etag))
-
-
-class _PublicOnly:
-    """A urllib3 connection that resolves its host itself and connects only to public addresses:
-    the address policy holds for the address connected to, whatever DNS answers next time."""
-
-    _dns_host: str
-    port: int
-    timeout: Any
-    socket_options: Any
-
-    def _new_conn(self) -> socket.socket:
-        host = self._dns_host.strip("[]")
-        refused: list[str] = []
-        last_error: OSError | None = None
-        for family, kind, protocol, _name, address in socket.getaddrinfo(
-            host, self.port, 0, socket.SOCK_STREAM
-        ):
-            ip = str(address[0])
-            why = refusal(ip)
-            if why:
-                refused.append(f"{ip} is {why}" if ip == host else f"{host} is {ip}, {why}")
-                continue
-            sock = socket.socket(family, kind, protocol)
-            try:
-                for option in self.socket_options or ():
-                    sock.setsockopt(*option)
-                if isinstance(self.timeout, int | float):  # else urllib3's "default" sentinel
-                    sock.settimeout(self.timeout)
-                sock.connect(address)
-            except OSError as exc:
-                sock.close()
-                last_error = exc
-                continue
-            return sock
-        if last_error is not None:
-            raise last_error
-        hint = "allow_private_addresses: true allows it"
-        raise AddressRefused(f"{'; '.join(dict.fromkeys(refused))} ({hint})")
-
-
-class _PublicOnlyHTTPConnection(_PublicOnly, HTTPConnection):
-    pass
-
-
-class _PublicOnlyHTTPSConnection(_PublicOnly, HTTPSConnection):
-    pass
-
-
-class _PublicOnlyHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PublicOnlyHTTPConnection
-
-
-class _PublicOnlyHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PublicOnlyHTTPSConnection
-
-
-class _PublicOnlyAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _PublicOnlyHTTPPool, "https": _PublicOnlyHTTPSPool}
-
-
-def _refused(exc: BaseException) -> AddressRefused | None:
-    """The address policy's refusal somewhere under a connection error, if that was the cause."""
-    return next((error for error in _chain(exc) if isinstance(error, AddressRefused)), None)
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost error, which names the actual problem (refused, unknown host, reset)."""
-    *_, innermost = _chain(exc)
-    return str(innermost) or type(innermost).__name__
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """An error and the ones it was raised while handling, outermost first."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__context__
