@@ -194,3 +194,33 @@ def test_sighup_reloads_at_once(site: SiteFolder, upstream: Upstream, tmp_path: 
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+
+
+def test_every_source_due_at_start_is_polled_in_the_first_cycle(
+    site: SiteFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Measured at 1,000 sources: 2 were first polled only an interval later. A job due at once can
+    # fire while reload() is still adding the others, before it knows the sources.
+    monkeypatch.setattr("feedhub.aggregator.scheduler.random.uniform", lambda _low, _high: 0.0)
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    sources = []
+    for number in range(150):
+        path = feeds / f"feed{number}.xml"
+        path.write_bytes(rss(item(f"entry {number}", guid=f"g{number}")))
+        sources.append({"id": f"s{number}", "url": path.as_uri(), "interval": "1h"})
+    site.write_sources(*sources)
+    config = site.config()
+    index = open_index(config)
+    index.sync_all()
+    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 8)
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: len(list(config.posts_dir.glob("*.md"))) == 150, timeout=60), len(
+            list(config.posts_dir.glob("*.md"))
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=30)

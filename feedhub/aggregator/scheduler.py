@@ -118,7 +118,9 @@ class PollScheduler:
             log.error("%s; keeping the %s already loaded", exc, counted(len(self.sources), "source"))
             return
         states = self.poller.state.all_sources()
-        for source_id in set(self.sources) - set(sources):
+        # Known before any job is added: a job due at once may fire before the loop below ends.
+        previous, self.sources = self.sources, sources
+        for source_id in set(previous) - set(sources):
             self._remove_job(source_id)
         now = self.clock()
         spread = min(STARTUP_SPREAD_SECONDS, STARTUP_SPREAD_PER_SOURCE * len(sources))
@@ -126,7 +128,7 @@ class PollScheduler:
             if not source.enabled:
                 self._remove_job(source.id)
                 continue
-            old = self.sources.get(source.id)
+            old = previous.get(source.id)
             state = states.get(source.id)
             due = state.next_poll if state and state.config_url == source.url and state.next_poll else now
             if due <= now:
@@ -143,8 +145,7 @@ class PollScheduler:
                 )
             elif job.next_run_time and due < job.next_run_time.timestamp():
                 job.modify(next_run_time=_utc(due))  # `feedhub enable` asked for a poll soon
-        never_polled = sum(source_id not in states for source_id in set(sources) - set(self.sources))
-        self.sources = sources
+        never_polled = sum(source_id not in states for source_id in set(sources) - set(previous))
         enabled = sum(source.enabled for source in sources.values())
         log.info(
             "%s (%d enabled, %d never polled) from %s",
