@@ -25,6 +25,7 @@ class Representation:
     body: bytes
     content_type: str
     last_modified: datetime | None
+    links: str | None = None  # an HTTP Link header (a feed's hubs and its own URL)
     etag: str = field(init=False)  # strong, from the body, quoted
     gzip_etag: str = field(init=False)  # another encoding is another representation: its own tag
     http_date: str | None = field(init=False)  # last_modified as Last-Modified says it

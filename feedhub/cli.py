@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from feedhub import __version__
 from feedhub.aggregator.lock import AlreadyRunning, SchedulerLock, holder_pid
 from feedhub.aggregator.poll_requests import NoAnswer, ask
-from feedhub.aggregator.poller import Poller, PollReport
+from feedhub.aggregator.poller import Poller, PollReport, user_agent
 from feedhub.aggregator.scheduler import PollScheduler, poll_once
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import StateStore
@@ -36,6 +36,7 @@ from feedhub.progress import progress
 from feedhub.site import open_site
 from feedhub.storage import close_shared, open_storage
 from feedhub.text import counted
+from feedhub.websub.hub import HubRunner
 
 log = logging.getLogger("feedhub")
 
@@ -239,10 +240,24 @@ def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace)
         if args.once:
             chosen = _chosen_sources(sources, args)
             return _print_reports(poll_once(poller, chosen, args.jobs)) if chosen is not None else 2
-        PollScheduler(config, poller, args.jobs).run(threading.Event(), parent_pid=args.parent_pid)
+        hub = _hub_runner(config)
+        try:
+            PollScheduler(config, poller, args.jobs).run(threading.Event(), parent_pid=args.parent_pid)
+        finally:
+            if hub is not None:
+                hub.stop()
         return 0
     finally:
         lock.release()
+
+
+def _hub_runner(config: Config) -> HubRunner | None:
+    """The WebSub hub's deliveries and pings run beside the scheduler (one per data folder)."""
+    if not config.websub.builtin_hub and not config.websub.hubs:
+        return None
+    runner = HubRunner(config, open_site(config), open_storage(config).state, user_agent(config))
+    runner.start()
+    return runner
 
 
 def _ask_the_scheduler(config: Config, sources: tuple[Source, ...], args: argparse.Namespace) -> int:

@@ -71,6 +71,21 @@ class Config:
     status_token: str | None = field(default=None, repr=False)  # with StatusAccess.TOKEN
     # A PostgreSQL URL shared by several hosts; None: SQLite files in data_dir. It may hold a password.
     database: str | None = field(default=None, repr=False)
+    websub: WebSubSettings = field(default_factory=lambda: WebSubSettings())
+
+
+@dataclass(frozen=True)
+class WebSubSettings:
+    """The `websub:` block: the built-in hub, the outside hubs pinged, and the hub's bounds."""
+
+    builtin_hub: bool = True  # answer subscriptions at <base_url>/websub and deliver to them
+    hubs: tuple[str, ...] = ()  # outside hubs, told of every change (hub.mode=publish)
+    allow_private_callbacks: bool = False  # callbacks on loopback, private or link-local addresses
+    lease_seconds: int = 10 * 86_400  # a subscription's lease when the subscriber asks for none
+    min_lease_seconds: int = 3_600
+    max_lease_seconds: int = 30 * 86_400
+    max_subscriptions_per_topic: int = 10_000
+    max_subscriptions_per_callback_host: int = 1_000
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -198,6 +213,42 @@ class _Reader(MappingReader):
             status=self._status(),
             status_token=os.environ.get(STATUS_TOKEN_ENV) or None,
             database=self._database(),
+            websub=self._websub(),
+        )
+
+    def _websub(self) -> WebSubSettings:
+        value = self.raw.get("websub") or {}
+        if not isinstance(value, dict):
+            raise self.fail("websub", f"must be a mapping of settings, got {_describe(value)}")
+        block = MappingReader(self.path, value, _WEBSUB_KEYS, "websub.")
+        block.reject_unknown_keys()
+        defaults = WebSubSettings()
+        hubs = value.get("hubs") or []
+        if not isinstance(hubs, list) or not all(isinstance(hub, str) and _is_hub_url(hub) for hub in hubs):
+            raise block.fail(
+                "hubs", f"must be a list of http(s) URLs (written as in a Link header), got {_describe(hubs)}"
+            )
+        year = 365 * 86_400
+        minimum = block.integer("min_lease_seconds", defaults.min_lease_seconds, 1, year)
+        maximum = block.integer("max_lease_seconds", defaults.max_lease_seconds, minimum, year)
+        return WebSubSettings(
+            builtin_hub=block.flag("builtin_hub", defaults.builtin_hub),
+            hubs=tuple(dict.fromkeys(hubs)),
+            allow_private_callbacks=block.flag("allow_private_callbacks", defaults.allow_private_callbacks),
+            lease_seconds=block.integer(
+                "lease_seconds", min(max(defaults.lease_seconds, minimum), maximum), minimum, maximum
+            ),
+            min_lease_seconds=minimum,
+            max_lease_seconds=maximum,
+            max_subscriptions_per_topic=block.integer(
+                "max_subscriptions_per_topic", defaults.max_subscriptions_per_topic, 1, 10_000_000
+            ),
+            max_subscriptions_per_callback_host=block.integer(
+                "max_subscriptions_per_callback_host",
+                defaults.max_subscriptions_per_callback_host,
+                1,
+                10_000_000,
+            ),
         )
 
     def _database(self) -> str | None:
@@ -297,6 +348,13 @@ class _Reader(MappingReader):
         return pattern
 
 
+def _is_hub_url(url: str) -> bool:
+    """An http(s) URL that goes into a Link header and an nginx string as it is: nothing to escape."""
+    return is_http_url(url) and not any(
+        char in "<>\"'$\\" or not char.isprintable() or char.isspace() for char in url
+    )
+
+
 def _describe(value: object) -> str:
     return f"{type(value).__name__} {quoted(value)}"
 
@@ -319,4 +377,6 @@ _KEYS = (
     "allow_private_addresses",
     "status",
     "database",
+    "websub",
 )
+_WEBSUB_KEYS = tuple(WebSubSettings.__dataclass_fields__)

@@ -170,6 +170,13 @@ def nginx_snippet(site: Site, root: Path) -> str:
         names = {slug} | ({slug.lower()} if lowered.count(slug.lower()) == 1 else set())
         for name in sorted(names):
             redirects += f'location = "/{name}/" {{ return 301 "{site.urls.category_page(slug)}"; }}\n'
+    headers = f"""add_header Cache-Control "public, max-age={site.config.cache_max_age}" always;
+    add_header Vary Accept-Encoding always;
+    add_header X-Content-Type-Options nosniff always;"""
+    hubs = "".join(f'<{hub}>; rel="hub", ' for hub in site.info.hubs)
+    base = site.urls.base_url
+    # the path as the client sent it (still percent-encoded, unlike $uri) of a feed's first page
+    feed_path = r"^(?<feedhub_path>/feed\.(?:atom|rss|json)|/feeds/[^?]+\.(?:atom|rss|json))(?:\?|$)"
     return f"""# Serve a `feedhub build` export; include this inside a server {{ }} block.
 root {root};
 index index.html;
@@ -182,19 +189,35 @@ types {{
     application/rss+xml rss;
     application/feed+json json;
 }}
-add_header Cache-Control "public, max-age={site.config.cache_max_age}" always;
-add_header Vary Accept-Encoding always;
-add_header X-Content-Type-Options nosniff always;
+{headers.replace("    ", "")}
 error_page 404 /404.html;
 
 location ~ /\\. {{ deny all; }}
 
+# Feeds say where their WebSub hubs are and what their own URL is (Link), as feedhub serve does;
 # ?page=N is a file of its own: feeds/emnews.atom?page=2 is feeds/emnews.page2.atom
-# (rewrite...break is the one thing nginx's `if` does reliably)
+# (set, and rewrite...break, are what nginx's `if` does reliably)
 location ~ \\.(atom|rss|json|xml|html)$ {{
+    set $feedhub_self "";
+    set $feedhub_link "";
+    if ($request_uri ~ "{feed_path}") {{
+        set $feedhub_self "{base}$feedhub_path";
+    }}
+    if ($request_uri ~ "^/feed\\.xml(?:\\?|$)") {{
+        set $feedhub_self "{base}/feed.atom";
+    }}
+    if ($feedhub_self) {{
+        set $feedhub_link '{hubs}<$feedhub_self>; rel="self"';
+    }}
+    set $feedhub_paged "$feedhub_self|$arg_page";
+    if ($feedhub_paged ~ "^.+\\|([2-9]|[1-9][0-9]+)$") {{
+        set $feedhub_link '<$feedhub_self?page=$arg_page>; rel="self"';
+    }}
     if ($arg_page ~ "^([2-9]|[1-9][0-9]+)$") {{
         rewrite "^(.+)\\.(atom|rss|json|xml|html)$" $1.page$arg_page.$2 break;
     }}
+    add_header Link $feedhub_link always;
+    {headers}
 }}
 
 location = /opml {{

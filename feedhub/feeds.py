@@ -39,6 +39,7 @@ class SiteInfo:
     language: str
     urls: SiteUrls
     ttl_minutes: int
+    hubs: tuple[str, ...] = ()  # WebSub hubs, advertised on the first page of every feed
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ def render_feed(fmt: str, site: SiteInfo, page: FeedPage) -> bytes:
     return document
 
 
+def hubs_of(site: SiteInfo, page: FeedPage) -> tuple[str, ...]:
+    """The hubs a page advertises: a WebSub topic is a feed's first page, so only that one."""
+    return site.hubs if page.page == 1 else ()
+
+
 def paging_links(fmt: str, site: SiteInfo, page: FeedPage) -> dict[str, str]:
     """RFC 5005 links of one page: self, first, last, and previous/next where they exist."""
     url = site.urls.feed
@@ -80,17 +86,16 @@ def paging_links(fmt: str, site: SiteInfo, page: FeedPage) -> dict[str, str]:
     return links
 
 
-class _RssPagingLinks(BaseExtension):
-    """feedgen writes only rel=self as atom:link in RSS; the paging links are added here."""
+class _RssAtomLinks(BaseExtension):
+    """feedgen writes only rel=self as atom:link in RSS; the paging and hub links are added here."""
 
     def __init__(self) -> None:
-        self.links: dict[str, str] = {}
+        self.links: list[tuple[str, str]] = []  # (rel, href)
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
         channel = feed[0]
-        for rel, href in self.links.items():
-            if rel != "self":
-                etree.SubElement(channel, _ATOM_LINK, rel=rel, href=href)
+        for rel, href in self.links:
+            etree.SubElement(channel, _ATOM_LINK, rel=rel, href=href)
         return feed
 
 
@@ -122,11 +127,15 @@ def _feedgen(fmt: str, site: SiteInfo, page: FeedPage) -> FeedGenerator:
     generator.ttl(site.ttl_minutes)
     for rel, href in links.items():
         generator.link(href=href, rel=rel, type=FEED_FORMATS[fmt].split(";")[0])
+    hubs = hubs_of(site, page)
+    for hub in hubs:
+        generator.link(href=hub, rel="hub")
     # feedgen takes the last link as the RSS channel's <link>: the HTML page.
     generator.link(href=page.home_url, rel="alternate", type="text/html")
     if fmt == "rss":
-        generator.register_extension("paging", _RssPagingLinks, None, atom=False)
-        generator.paging.links = links
+        generator.register_extension("atom_links", _RssAtomLinks, None, atom=False)
+        generator.atom_links.links = [(rel, href) for rel, href in links.items() if rel != "self"]
+        generator.atom_links.links += [("hub", hub) for hub in hubs]
     else:
         generator.register_extension("entry_links", BaseExtension, _AtomEntryLinks, rss=False)
     for entry in page.entries:
@@ -195,6 +204,9 @@ def json_feed(site: SiteInfo, page: FeedPage) -> bytes:
     }
     if "next" in links:
         document["next_url"] = links["next"]
+    hubs = hubs_of(site, page)
+    if hubs:
+        document["hubs"] = [{"type": "WebSub", "url": hub} for hub in hubs]
     return json.dumps(document, ensure_ascii=False, indent=1).encode()
 
 

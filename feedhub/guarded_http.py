@@ -8,15 +8,26 @@ address, so the policy holds for the address connected to, whatever DNS answers 
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from feedhub.addresses import AddressRefused, refusal
+from feedhub.errors import FeedhubError
+
+_CHUNK = 16 * 1024  # small reads bound what one decompression step can produce
+
+
+class ReadRefused(FeedhubError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def new_session(user_agent: str, guarded: bool) -> requests.Session:
@@ -53,6 +64,27 @@ def failure_reason(exc: requests.RequestException, timeout: float, allowing_key:
             return f"refused: {refusal_found} ({allowing_key}: true allows it)"
         return f"cannot connect: {root_cause(exc)}"
     return f"request failed: {root_cause(exc)}"
+
+
+def read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
+    """The decompressed body (of a streamed response), refused as soon as it passes the cap or
+    the deadline (time.monotonic). read1 returns what one read of the socket brings, so a server
+    that sends a byte at a time cannot keep a read going past the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            chunk = response.raw.read1(_CHUNK, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ReadRefused(f"download failed: {root_cause(exc)}") from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise ReadRefused(f"larger than the {max_bytes:,}-byte limit (after decompression)")
+        if time.monotonic() > deadline:
+            raise ReadRefused("the server sends too slowly (download took over the time limit)")
+        chunks.append(chunk)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

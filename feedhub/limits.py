@@ -42,3 +42,16 @@ MAX_REQUEST_HEAD_BYTES = 64 * 1024  # request line and headers
 MAX_REQUEST_BODY_BYTES = 64 * 1024  # feedhub takes no uploads; a form is far smaller
 KEEPALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
 MAX_CONNECTIONS_PER_WORKER = 1_000  # open connections a web worker holds at once (idle ones included)
+
+# ---- WebSub (the built-in hub) ----------------------------------------------------------------
+MAX_CALLBACK_URL_CHARS = 2_000  # a hub.callback or hub.topic longer than this is refused
+MAX_SECRET_BYTES = 199  # hub.secret must be under 200 bytes (the Recommendation, 5.1)
+MAX_WAITING_REQUESTS = 10_000  # subscription requests not yet verified; beyond: 503, try later
+CALLBACK_CONNECT_TIMEOUT = 5.0  # seconds to connect to a callback or an outside hub
+CALLBACK_TIMEOUT = 10.0  # seconds each wait for its answer may take
+MAX_CHALLENGE_ANSWER_BYTES = 1_024  # read of a verification answer; the rest is never read
+DELIVERY_THREADS = 32  # deliveries and verifications under way at once
+DELIVERIES_PER_HOST = 8  # of them to one callback host, so one slow host cannot take them all
+RETRY_FIRST_SECONDS = 10.0  # a failed delivery or ping is tried again after this, then doubling
+RETRY_MAX_SECONDS = 3_600.0  # the longest wait between two tries
+RETRY_FOR_SECONDS = 86_400.0  # a delivery or ping still failing this long after it was due is dropped

@@ -11,10 +11,11 @@ from datetime import datetime
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from feedhub.cache import Representation
-from feedhub.feeds import FEED_FORMATS, render_feed
+from feedhub.feeds import FEED_FORMATS, hubs_of, paging_links, render_feed
 from feedhub.i18n import labels
 from feedhub.opml import opml_document
 from feedhub.site import Site
+from feedhub.websub.topics import link_header
 
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
@@ -46,8 +47,13 @@ class Pages:
         feed_page = self.site.feed_page(slug, page)
         if feed_page is None:
             return None
+        info = self.site.info
+        own_url = paging_links(fmt, info, feed_page)["self"]
         return Representation(
-            render_feed(fmt, self.site.info, feed_page), FEED_FORMATS[fmt], feed_page.updated
+            render_feed(fmt, info, feed_page),
+            FEED_FORMATS[fmt],
+            feed_page.updated,
+            links=link_header(hubs_of(info, feed_page), own_url),
         )
 
     def home(self) -> Representation:

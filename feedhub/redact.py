@@ -30,6 +30,13 @@ def public_url(url: str, config_folder: Path) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def public_origin(url: str) -> str:
+    """Only the scheme and host: what a public page shows of a subscriber's callback, whose path
+    may be the token that lets anyone post to it."""
+    parts = urlsplit(public_url(url, Path("/")))
+    return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+
 def public_path(path: str, config_folder: Path) -> str:
     """A path inside the config folder relative to it; one outside it as ``…/`` and its name."""
     if not os.path.isabs(path):

@@ -55,6 +55,8 @@ def respond(
         headers.append(("Content-Security-Policy", PAGE_POLICY))
     if representation.http_date is not None:
         headers.append(("Last-Modified", representation.http_date))
+    if representation.links is not None:
+        headers.append(("Link", representation.links))
     if not_modified(environ, etag, representation.last_modified):
         return "304 Not Modified", headers, b""
     body = representation.gzipped() if gzipped else representation.body

@@ -20,6 +20,7 @@ from feedhub.index.schema import SITE
 from feedhub.rendered import RenderedHtml
 from feedhub.storage import open_storage
 from feedhub.urls import UNCATEGORIZED, SiteUrls
+from feedhub.websub.topics import hub_urls
 
 LISTING_PAGE_SIZE = 100
 HOME_HEADLINES = 5
@@ -54,11 +55,19 @@ class Site:
             language=config.language,
             urls=self.urls,
             ttl_minutes=max(1, config.cache_max_age // 60),
+            hubs=hub_urls(config),
         )
 
     def version(self, slug: str | None) -> int:
         """Changes whenever anything in this category (or, for None, the site) changes."""
         return self.index.version(SITE if slug is None else slug)
+
+    def changes_since(self, version: int) -> dict[str | None, int]:
+        """The feeds changed since the highest version was `version` (a category, None for the
+        site's), with their versions now: read from the index itself, never a cached copy."""
+        return {
+            None if key == SITE else key: number for key, number in self.index.versions_above(version).items()
+        }
 
     def categories(self) -> list[Category]:
         """Every category with posts, plus the ones the config names, newest activity first."""

@@ -37,6 +37,9 @@ from feedhub.site import Site
 from feedhub.storage import open_storage
 from feedhub.urls import page_number
 from feedhub.watch import Watcher
+from feedhub.websub.intake import Answer, receive
+from feedhub.websub.store import HubStore
+from feedhub.websub.topics import HUB_PATH
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +234,24 @@ def create_app(
         if slug is None:
             abort(404)
         return redirect(site.urls.category_page(slug), 301)
+
+    hub_store = HubStore(open_storage(config).state) if config.websub.builtin_hub else None
+
+    @app.post(HUB_PATH)
+    def websub_hub() -> Response:
+        """Subscription requests (the Recommendation's 5.1): checked, stored, verified later."""
+        if hub_store is None:
+            abort(404)
+        if request.mimetype != "application/x-www-form-urlencoded":
+            answer = Answer(415, "send the hub.* parameters as application/x-www-form-urlencoded")
+        else:
+            answer = receive(request.form.to_dict(flat=True), site, hub_store, clock())
+        text = answer.text if answer.text.endswith("\n") else answer.text + "\n"
+        return Response(
+            text,
+            answer.status,
+            {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
+        )
 
     @app.errorhandler(StorageError)
     def database_away(exc: StorageError) -> Response:

@@ -191,9 +191,11 @@ def test_nginx_serves_the_export_as_feedhub_does(nginx: str, news: SiteFolder, s
             " ", ""
         ), path
         assert theirs.headers["cache-control"] == ours.headers["cache-control"]
+        assert theirs.headers.get("link") == ours.headers.get("link"), path  # WebSub hubs and self
     zipped = request(nginx + "/feed.atom", {"Accept-Encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip"
     assert gzip.decompress(zipped.body) == server.get("/feed.atom").body
+    assert 'rel="hub"' in request(nginx + "/feeds/news.rss").headers["link"]
     assert request(nginx + "/feed.atom?page=9").status == 404
     assert request(nginx + "/.feedhub/manifest.json").status == 403
     moved = request(nginx + "/news/")

@@ -17,12 +17,11 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
-import urllib3
 
 from feedhub.addresses import AddressPolicy
 from feedhub.aggregator.state import Validators
 from feedhub.errors import FeedhubError
-from feedhub.guarded_http import failure_reason, new_session, root_cause
+from feedhub.guarded_http import ReadRefused, failure_reason, new_session, read_capped
 from feedhub.limits import MAX_REDIRECTS
 from feedhub.urls import is_http_url
 
@@ -31,7 +30,6 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CONNECT_TIMEOUT = 10.0
 TOTAL_TIMEOUT_FACTOR = 4
 MAX_RETRY_AFTER = 7 * 86400
-_CHUNK = 16 * 1024  # small reads bound what one decompression step can produce
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
@@ -153,7 +151,11 @@ class Fetcher:
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes and "content-encoding" not in headers:
             raise FetchError(f"larger than the {max_bytes:,}-byte limit ({int(declared):,} bytes)", status)
-        return Fetched(200, _read_capped(response, max_bytes, deadline), headers, url, permanent, received)
+        try:
+            body = read_capped(response, max_bytes, deadline)
+        except ReadRefused as exc:
+            raise FetchError(exc.reason, status) from None
+        return Fetched(200, body, headers, url, permanent, received)
 
     def _retry_at(self, value: str | None) -> float | None:
         """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
@@ -167,29 +169,6 @@ class Fetcher:
         except (TypeError, ValueError):
             return None
         return min(max(when, now), now + MAX_RETRY_AFTER)
-
-
-def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
-    """The decompressed body, refused as soon as it passes the cap or the deadline.
-
-    read1 returns what one read of the socket brings, so a server that sends a byte at
-    a time cannot keep a read going past the deadline.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        try:
-            chunk = response.raw.read1(_CHUNK, decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise FetchError(f"download failed: {root_cause(exc)}", 200) from None
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > max_bytes:
-            raise FetchError(f"larger than the {max_bytes:,}-byte limit (after decompression)", 200)
-        if time.monotonic() > deadline:
-            raise FetchError("the server sends too slowly (download took over the time limit)", 200)
-        chunks.append(chunk)
 
 
 def _fetch_file(url: str, validators: Validators, max_bytes: int) -> Fetched:

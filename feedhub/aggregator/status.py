@@ -19,13 +19,15 @@ from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import SourceState, StateStore
 from feedhub.config import Config
 from feedhub.errors import FeedhubError
-from feedhub.redact import public_text, public_url
+from feedhub.redact import public_origin, public_text, public_url
 from feedhub.storage import open_storage
+from feedhub.websub.store import HubStore, TopicCount
 
 # A scheduler is late when nothing was polled for the shortest interval and this much more.
 HEALTH_GRACE_SECONDS = 60
 # A scheduler on another host counts as running while its heartbeat is at most this old.
 POLLER_SILENCE_SECONDS = 30
+FAILING_SHOWN = 100  # failing WebSub callbacks listed, most failures first
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,26 @@ class SourceStatus:
 
 
 @dataclass(frozen=True)
+class FailingCallbackStatus:
+    topic: str
+    callback: str
+    failures: int  # deliveries failed in a row
+    failing_since: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    topics: list[TopicCount]  # live subscriptions per topic, most first
+    failing: list[FailingCallbackStatus]
+
+
+@dataclass(frozen=True)
 class StatusReport:
     scheduler_pid: int | None  # None: no scheduler runs on this data folder
     config_error: str | None  # sources.yaml could not be read; the sources shown are the last known
     sources: list[SourceStatus]
+    hub: HubStatus | None = None  # None: the built-in hub is off
 
     def as_json(self, detail: bool) -> dict[str, object]:
         scheduler: dict[str, object] = {"running": self.scheduler_pid is not None}
@@ -60,6 +78,7 @@ class StatusReport:
             "scheduler": scheduler,
             "config_error": self.config_error,
             "sources": [asdict(source) for source in self.sources],
+            "hub": asdict(self.hub) if self.hub else None,
         }
 
     def public(self, config_folder: Path) -> StatusReport:
@@ -68,8 +87,20 @@ class StatusReport:
         def text(value: str | None) -> str | None:
             return public_text(value, config_folder) if value else value
 
+        hub = self.hub and replace(
+            self.hub,
+            failing=[
+                replace(
+                    failing,
+                    callback=public_origin(failing.callback),
+                    last_error=text(failing.last_error),
+                )
+                for failing in self.hub.failing
+            ],
+        )
         return replace(
             self,
+            hub=hub,
             config_error=text(self.config_error),
             sources=[
                 replace(
@@ -102,6 +133,7 @@ class StatusBoard:
         self.config = config
         self.clock = clock
         self.state = StateStore(open_storage(config).state)
+        self.hub = HubStore(self.state.backend) if config.websub.builtin_hub else None
         self._stamp: tuple[int, int] | None = None
         self._sources: tuple[Source, ...] = ()
         self._error: str | None = None
@@ -116,7 +148,23 @@ class StatusBoard:
             scheduler_pid=holder_pid(self.config.data_dir),
             config_error=self._error,
             sources=[_status(source, states.get(source.id), zone) for source in self._sources],
+            hub=self._hub_status(),
         )
+
+    def _hub_status(self) -> HubStatus | None:
+        if self.hub is None:
+            return None
+        failing = [
+            FailingCallbackStatus(
+                failing.topic,
+                failing.callback,
+                failing.failures,
+                _iso(failing.failing_since, self.config.timezone),
+                failing.last_error,
+            )
+            for failing in self.hub.failing(FAILING_SHOWN)
+        ]
+        return HubStatus(self.hub.topic_counts(self.clock()), failing)
 
     def health(self) -> SchedulerHealth:
         """Unhealthy when sources are configured and, for longer than the shortest interval plus

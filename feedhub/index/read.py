@@ -9,7 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from feedhub.index.model import CategoryStats, Entry, FileStatus, Headline, Problem, PublishedPost
-from feedhub.index.versions import NotifiedVersions, QueriedVersions, Versions
+from feedhub.index.versions import NotifiedVersions, QueriedVersions, Versions, versions_above
 from feedhub.posts import Enclosure
 from feedhub.storage.base import Backend, Row
 
@@ -44,6 +44,11 @@ class IndexReader:
     def version(self, key: str) -> int:
         """The version of a feed (a category slug, or SITE); 0 for an unknown one."""
         return self.versions.version(key)
+
+    def versions_above(self, version: int) -> dict[str, int]:
+        """The feeds changed since the highest version was `version`, with their versions."""
+        with self.backend.reading() as conn:
+            return versions_above(conn, version)
 
     def instance(self) -> str:
         """Identifies this index: versions are comparable only within one instance."""

@@ -13,7 +13,7 @@ import threading
 from typing import Protocol
 
 from feedhub.index.schema import CHANGES_CHANNEL, SITE
-from feedhub.storage.base import Backend, Listener
+from feedhub.storage.base import Backend, Connection, Listener
 
 
 class Versions(Protocol):
@@ -68,10 +68,17 @@ class NotifiedVersions:
         with self._lock:
             highest = max(self._known.values(), default=0)
         with self._backend.reading() as conn:
-            rows = conn.execute("SELECT key, version FROM versions WHERE version > ?", (highest,)).fetchall()
+            changed = versions_above(conn, highest)
             site = conn.execute("SELECT version FROM versions WHERE key=?", (SITE,)).fetchone()
         if site is None or int(site["version"]) < self._known.get(SITE, 0):
             self._read_all()
             return
         with self._lock:
-            self._known.update({row["key"]: int(row["version"]) for row in rows})
+            self._known.update(changed)
+
+
+def versions_above(conn: Connection, version: int) -> dict[str, int]:
+    """The feeds changed since the highest version was `version`, with their versions: every bump
+    sets the keys it touches one above the highest so far."""
+    rows = conn.execute("SELECT key, version FROM versions WHERE version > ?", (version,)).fetchall()
+    return {row["key"]: int(row["version"]) for row in rows}
