@@ -36,7 +36,12 @@ from feedhub.progress import progress
 from feedhub.site import open_site
 from feedhub.storage import close_shared, open_storage
 from feedhub.text import counted
-from feedhub.websub.hub import HubRunner
+from feedhub.websub.callbacks import CallbackClient
+from feedhub.websub.hub import HubWorker
+from feedhub.websub.push_store import PushStore
+from feedhub.websub.runner import WebSubRunner, Worker
+from feedhub.websub.store import HubStore
+from feedhub.websub.subscriber import UpstreamSubscriber
 
 log = logging.getLogger("feedhub")
 
@@ -240,22 +245,26 @@ def _poll(config: Config, sources: tuple[Source, ...], args: argparse.Namespace)
         if args.once:
             chosen = _chosen_sources(sources, args)
             return _print_reports(poll_once(poller, chosen, args.jobs)) if chosen is not None else 2
-        hub = _hub_runner(config)
+        scheduler = PollScheduler(config, poller, args.jobs)
+        websub = _websub_runner(config, scheduler)
         try:
-            PollScheduler(config, poller, args.jobs).run(threading.Event(), parent_pid=args.parent_pid)
+            scheduler.run(threading.Event(), parent_pid=args.parent_pid)
         finally:
-            if hub is not None:
-                hub.stop()
+            websub.stop()
         return 0
     finally:
         lock.release()
 
 
-def _hub_runner(config: Config) -> HubRunner | None:
-    """The WebSub hub's deliveries and pings run beside the scheduler (one per data folder)."""
-    if not config.websub.builtin_hub and not config.websub.hubs:
-        return None
-    runner = HubRunner(config, open_site(config), open_storage(config).state, user_agent(config))
+def _websub_runner(config: Config, scheduler: PollScheduler) -> WebSubRunner:
+    """WebSub runs beside the scheduler (one process per data folder): the built-in hub's
+    deliveries and pings, and the subscriptions to upstream hubs with what they push."""
+    backend = open_storage(config).state
+    client = CallbackClient(user_agent(config), config.websub.allow_private_callbacks)
+    workers: list[Worker] = [UpstreamSubscriber(config, PushStore(backend), client, scheduler.push)]
+    if config.websub.builtin_hub or config.websub.hubs:
+        workers.append(HubWorker(open_site(config), HubStore(backend), client))
+    runner = WebSubRunner(backend, workers)
     runner.start()
     return runner
 

@@ -43,6 +43,11 @@ MAX_REQUEST_BODY_BYTES = 64 * 1024  # feedhub takes no uploads; a form is far sm
 KEEPALIVE_SECONDS = 5  # an idle kept-alive connection is closed after this
 MAX_CONNECTIONS_PER_WORKER = 1_000  # open connections a web worker holds at once (idle ones included)
 
+# ---- WebSub (subscribing to upstream hubs) ---------------------------------------------------
+MAX_HUBS = 10  # hubs taken from one feed (or its Link header); the first one that answers is used
+MAX_PUSH_BYTES = 5 * MIB  # content an upstream hub pushes; larger is refused (413: the next poll gets it)
+MAX_CHALLENGE_CHARS = 1_000  # a hub.challenge longer than this is not echoed
+
 # ---- WebSub (the built-in hub) ----------------------------------------------------------------
 MAX_CALLBACK_URL_CHARS = 2_000  # a hub.callback or hub.topic longer than this is refused
 MAX_SECRET_BYTES = 199  # hub.secret must be under 200 bytes (the Recommendation, 5.1)

@@ -28,6 +28,7 @@ from feedhub.feeds import FEED_FORMATS
 from feedhub.index.read import IndexReader
 from feedhub.index.schema import IndexSettings
 from feedhub.index.write import IndexWriter
+from feedhub.limits import MAX_PUSH_BYTES
 from feedhub.metrics import CONTENT_TYPE as METRICS_TYPE
 from feedhub.metrics import Scrape, feed_build, gauge
 from feedhub.pages import HTML, Pages
@@ -37,7 +38,10 @@ from feedhub.site import Site
 from feedhub.storage import open_storage
 from feedhub.urls import page_number
 from feedhub.watch import Watcher
+from feedhub.websub.callback import CALLBACK_PREFIX, verify
+from feedhub.websub.callback import receive as receive_push
 from feedhub.websub.intake import Answer, receive
+from feedhub.websub.push_store import PushStore
 from feedhub.websub.store import HubStore
 from feedhub.websub.topics import HUB_PATH
 
@@ -246,12 +250,23 @@ def create_app(
             answer = Answer(415, "send the hub.* parameters as application/x-www-form-urlencoded")
         else:
             answer = receive(request.form.to_dict(flat=True), site, hub_store, clock())
-        text = answer.text if answer.text.endswith("\n") else answer.text + "\n"
-        return Response(
-            text,
-            answer.status,
-            {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"},
-        )
+        return _plain(Answer(answer.status, answer.text + "\n"))
+
+    pushes = PushStore(open_storage(config).state)
+
+    @app.get(CALLBACK_PREFIX + "<callback_id>")
+    def websub_verification(callback_id: str) -> Response:
+        """An upstream hub verifies a subscription feedhub asked for (the challenge is echoed)."""
+        return _plain(verify(callback_id, request.args.to_dict(flat=True), pushes, clock()))
+
+    @app.post(CALLBACK_PREFIX + "<callback_id>")
+    def websub_content(callback_id: str) -> Response:
+        """An upstream hub pushes new content: kept when signed with the subscription's secret."""
+        if (request.content_length or 0) > MAX_PUSH_BYTES:
+            return _plain(Answer(413, f"larger than the {MAX_PUSH_BYTES:,}-byte limit"))
+        body = request.get_data(cache=False)
+        signature = request.headers.get("X-Hub-Signature")
+        return _plain(receive_push(callback_id, signature, request.content_type, body, pushes, clock()))
 
     @app.errorhandler(StorageError)
     def database_away(exc: StorageError) -> Response:
@@ -267,6 +282,16 @@ def create_app(
         return pages.not_found(), 404
 
     return app
+
+
+def _plain(answer: Answer) -> Response:
+    """A short text answer, exactly as given (a challenge must come back byte for byte)."""
+    headers = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(answer.text, answer.status, headers)
 
 
 def _uncached_json(document: object, status: int = 200) -> Response:

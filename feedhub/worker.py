@@ -28,7 +28,13 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from feedhub.limits import MAX_REQUEST_BODY_BYTES, MAX_REQUEST_HEAD_BYTES, REQUEST_HEAD_TIMEOUT
+from feedhub.limits import (
+    MAX_PUSH_BYTES,
+    MAX_REQUEST_BODY_BYTES,
+    MAX_REQUEST_HEAD_BYTES,
+    REQUEST_HEAD_TIMEOUT,
+)
+from feedhub.websub.callback import CALLBACK_PREFIX
 
 _HEAD_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*([^\s]*)[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
@@ -88,7 +94,13 @@ def _body_length(head: bytes) -> int | bytes:
     if len(lengths) > 1 or not all(value.isdigit() and len(value) <= 12 for value in lengths):
         return BAD_REQUEST
     length = int(lengths.pop())
-    return BODY_TOO_LARGE if length > MAX_REQUEST_BODY_BYTES else length
+    return BODY_TOO_LARGE if length > _body_limit(head) else length
+
+
+def _body_limit(head: bytes) -> int:
+    """Requests are small forms, but for content an upstream WebSub hub pushes to a callback."""
+    _method, _, rest = head.partition(b" ")
+    return MAX_PUSH_BYTES if rest.startswith(CALLBACK_PREFIX.encode()) else MAX_REQUEST_BODY_BYTES
 
 
 def request_status(data: bytes) -> bytes | None:

@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -183,5 +184,123 @@ def post_form(url: str, form: dict[str, str]) -> tuple[int, str]:
         )
         response = connection.getresponse()
         return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+class Hub:
+    """A small WebSub hub and publisher written for the tests from the Recommendation: it serves
+    a feed that names it (by Link header or in the document), takes subscription requests (5.1),
+    verifies intent (5.3) and distributes content (7), signed as section 8 says."""
+
+    def __init__(self, reach: Callable[[str], str] = lambda url: url) -> None:
+        self.reach = reach  # where a callback URL is reached from here (the site's base_url mapped)
+        self.requests: list[dict[str, str]] = []
+        self.verified: dict[str, dict[str, str]] = {}  # callback -> the request it confirmed
+        self.refused: list[str] = []  # callbacks that did not echo the challenge
+        self.answer_status = 202
+        self.lease_seconds = 3600
+        self.feed = b""
+        self.feed_type = "application/rss+xml"
+        self.link_header = True
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self._server.server_port}"
+        self.url = self.base + "/hub"
+        self.topic = self.base + "/feed"
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def publish(self, body: bytes, algorithm: str = "sha256", sign: str = "right") -> list[int]:
+        """Section 7: POST the new content to every verified subscriber; the statuses answered.
+        `sign`: right, wrong (another key) or none."""
+        self.feed = body
+        statuses = []
+        for callback, request in list(self.verified.items()):
+            headers = {
+                "Content-Type": self.feed_type,
+                "Link": f'<{self.url}>; rel="hub", <{self.topic}>; rel="self"',
+            }
+            secret = request.get("hub.secret")
+            if secret and sign != "none":
+                key = secret if sign == "right" else secret + "x"
+                digest = hmac.new(key.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+                headers["X-Hub-Signature"] = f"{algorithm}={digest}"
+            statuses.append(_send("POST", self.reach(callback), body, headers)[0])
+        return statuses
+
+    def deny(self, callback: str, reason: str = "not allowed") -> int:
+        query = urlencode({"hub.mode": "denied", "hub.topic": self.topic, "hub.reason": reason})
+        return _send("GET", f"{self.reach(callback)}?{query}", b"", {})[0]
+
+    def ask(self, callback: str, topic: str, mode: str = "subscribe") -> tuple[int, str]:
+        """A verification GET as an impostor would send it: for a subscription nobody asked for."""
+        query = urlencode(
+            {"hub.mode": mode, "hub.topic": topic, "hub.challenge": "c0ffee", "hub.lease_seconds": "60"}
+        )
+        status, body = _send("GET", f"{self.reach(callback)}?{query}", b"", {})
+        return status, body.decode()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def _verify(self, form: dict[str, str]) -> None:
+        challenge = secrets.token_urlsafe(16)
+        query = urlencode(
+            {
+                "hub.mode": form["hub.mode"],
+                "hub.topic": form["hub.topic"],
+                "hub.challenge": challenge,
+                "hub.lease_seconds": str(self.lease_seconds),
+            }
+        )
+        callback = form["hub.callback"]
+        status, body = _send("GET", f"{self.reach(callback)}?{query}", b"", {})
+        with self._lock:
+            if 200 <= status < 300 and body == challenge.encode():
+                self.verified[callback] = form
+            else:
+                self.refused.append(callback)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                headers = {"Content-Type": hub.feed_type, "Content-Length": str(len(hub.feed))}
+                if hub.link_header:
+                    headers["Link"] = f'<{hub.url}>; rel="hub", <{hub.topic}>; rel="self"'
+                self.send_response(200)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(hub.feed)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
+                with hub._lock:
+                    hub.requests.append(form)
+                status = hub.answer_status
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if 200 <= status < 300:
+                    threading.Thread(target=hub._verify, args=(form,), daemon=True).start()
+
+        return Handler
+
+
+def _send(method: str, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body=body or None, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
     finally:
         connection.close()

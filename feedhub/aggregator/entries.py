@@ -27,6 +27,7 @@ from feedhub.errors import FeedhubError
 from feedhub.limits import (
     MAX_CONTENT_BYTES,
     MAX_ENCLOSURES,
+    MAX_HUBS,
     MAX_IDENTITY_CHARS,
     MAX_NAME_CHARS,
     MAX_TITLE_CHARS,
@@ -77,6 +78,8 @@ class ParsedFeed:
     title: str
     entries: list[UpstreamEntry]  # as the feed lists them
     warning: str | None  # what was wrong with a feed whose entries were still usable
+    hubs: tuple[str, ...] = ()  # WebSub hubs the document names (rel="hub", JSON Feed `hubs`)
+    self_url: str | None = None  # the document's own URL (rel="self", JSON Feed `feed_url`)
 
 
 def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) -> ParsedFeed:
@@ -104,12 +107,25 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) ->
         raise ParseError(f"not a usable feed: {problem or 'no RSS, Atom or JSON Feed found'}")
     feed_link = parsed.feed.get("link") or url
     entries = [_from_feedparser(raw, feed_link, url, tz) for raw in parsed.entries]
+    feed_links = [link for link in parsed.feed.get("links", []) if isinstance(link, dict)]
     return _parsed(
-        _plain_text(parsed.feed.get("title", ""), _is_html(parsed.feed.get("title_detail"))), entries, problem
+        _plain_text(parsed.feed.get("title", ""), _is_html(parsed.feed.get("title_detail"))),
+        entries,
+        problem,
+        hubs=[link.get("href") for link in feed_links if link.get("rel") == "hub"],
+        self_url=next((link.get("href") for link in feed_links if link.get("rel") == "self"), None),
+        base=url,
     )
 
 
-def _parsed(title: str, entries: list[UpstreamEntry | None], problem: str | None) -> ParsedFeed:
+def _parsed(
+    title: str,
+    entries: list[UpstreamEntry | None],
+    problem: str | None,
+    hubs: list[object] | None = None,
+    self_url: object = None,
+    base: str = "",
+) -> ParsedFeed:
     """The feed with its usable entries; what was wrong with the others is in its warning."""
     usable = [entry for entry in entries if entry is not None]
     problems = [problem] if problem else []
@@ -121,7 +137,14 @@ def _parsed(title: str, entries: list[UpstreamEntry | None], problem: str | None
             f"{cut} entries cut to the size limits (title {MAX_TITLE_CHARS:,} characters, "
             f"content {MAX_CONTENT_BYTES // 1024:,} KiB)"
         )
-    return ParsedFeed(truncate(title, MAX_TITLE_CHARS), usable, "; ".join(problems) or None)
+    found = [_absolute_http(hub, base) for hub in (hubs or [])[:MAX_HUBS]]
+    return ParsedFeed(
+        truncate(title, MAX_TITLE_CHARS),
+        usable,
+        "; ".join(problems) or None,
+        tuple(dict.fromkeys(hub for hub in found if hub)),
+        _absolute_http(self_url, base),
+    )
 
 
 def identities(entries: list[UpstreamEntry]) -> list[str]:
@@ -234,7 +257,16 @@ def _parse_json_feed(body: bytes, url: str, tz: tzinfo) -> ParsedFeed:
         raise ParseError("not a usable feed: a JSON Feed without an items list")
     feed_link = _absolute_http(document.get("home_page_url"), url) or url
     entries = [_from_json_item(item, feed_link, tz) for item in items if isinstance(item, dict)]
-    return _parsed(_plain_text(str(document.get("title") or ""), False), entries, None)
+    hubs = document.get("hubs")
+    listed = [hub.get("url") for hub in hubs if isinstance(hub, dict)] if isinstance(hubs, list) else []
+    return _parsed(
+        _plain_text(str(document.get("title") or ""), False),
+        entries,
+        None,
+        hubs=listed,
+        self_url=document.get("feed_url"),
+        base=url,
+    )
 
 
 def _from_json_item(item: dict[str, Any], feed_link: str, tz: tzinfo) -> UpstreamEntry | None:

@@ -31,6 +31,8 @@ from feedhub.errors import StorageError
 from feedhub.index.write import IndexWriter
 from feedhub.metrics import record_poll
 from feedhub.text import quoted
+from feedhub.websub.push_store import Pushed, PushStore
+from feedhub.websub.subscriber import push_interval, record_discovery
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class Poller:
         self.clock = clock
         self.fetcher = fetcher or Fetcher(user_agent(config), clock)
         self.merger = Merger(config, index, state, clock)
+        self.config = config
+        self.pushes = PushStore(state.backend)
         self.posts_dir = config.posts_dir
         # Names this poller in leases: unique across hosts, and across restarts of a pid.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -189,6 +193,7 @@ class Poller:
         if fetched.not_modified:
             return Outcome(PollResult.NOT_MODIFIED, validators=fetched.validators, moved_to=moved_to), None
         feed = parse_feed(fetched.body or b"", fetched.headers, fetched.url, source.timezone)
+        record_discovery(self.pushes, self.config, source, fetched.headers, feed, fetched.url, self.clock())
         first_poll = None if current.polled else FirstPoll(current.resume_after)
         counts = self.merger.merge(source, feed, first_poll)
         result = (
@@ -213,7 +218,45 @@ class Poller:
         if outcome.result is PollResult.ERROR:
             backoff = min(source.interval * 2.0 ** (current.errors + 1), MAX_BACKOFF)
             return max(retry_at or 0.0, now + backoff)
-        return now + source.interval + jitter(source.interval)
+        interval = push_interval(self.pushes, source, now)
+        return now + interval + jitter(interval)
+
+    def push(self, source: Source, pushed: Pushed) -> PollReport | None:
+        """Merge what a hub pushed, through the poll's own path; None when the source is being
+        polled right now (the push waits for the next round). Validators and schedule stay."""
+        now = self.clock()
+        current = self.state.source(source.id, source.url, lambda: self.index.newest_source_post(source.id))
+        if self.state.lease(source.id, self.owner, now, LEASE_SECONDS) is not None:
+            return None
+        self._hold(source.id)
+        recorded = False
+        try:
+            try:
+                headers = {"content-type": pushed.content_type} if pushed.content_type else {}
+                feed = parse_feed(pushed.body, headers, current.url, source.timezone)
+            except ParseError as exc:
+                log.warning("source %s: pushed content ignored: %s", source.id, exc)
+                return PollReport(source.id, PollResult.ERROR, str(exc), None, current)
+            counts = self.merger.merge(
+                source, feed, None if current.polled else FirstPoll(current.resume_after)
+            )
+            result = (
+                PollResult.NEW
+                if counts.new
+                else PollResult.UPDATED
+                if counts.updated
+                else PollResult.UNCHANGED
+            )
+            outcome = Outcome(result, feed.warning, counts.new, counts.updated, feed_title=feed.title or None)
+            state = self.state.record(source.id, outcome, self.clock(), current.next_poll)
+            recorded = True
+            log.info("source %s: pushed: %d new, %d updated", source.id, counts.new, counts.updated)
+            return PollReport(source.id, result, feed.warning, counts, state)
+        finally:
+            with self._leased_lock:
+                self._leased.discard(source.id)
+            if not recorded:
+                self._give_back(source.id)
 
 
 def gone_from_this_host(owner: str) -> bool:

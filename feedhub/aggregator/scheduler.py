@@ -32,6 +32,7 @@ from feedhub.aggregator.state import PollResult
 from feedhub.config import Config
 from feedhub.errors import FeedhubError, StorageError
 from feedhub.text import counted
+from feedhub.websub.push_store import Pushed
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,15 @@ class PollScheduler:
                 self.scheduler.modify_job(source_id, next_run_time=_utc(next_poll))
         for waiter in waiters:
             waiter.set_result(report)
+
+    def push(self, pushed: Pushed) -> bool:
+        """Merge content a hub pushed for a source; False when it must wait (the source is being
+        polled). Pushed content of a source no longer configured is dropped."""
+        source = self.sources.get(pushed.source)
+        if source is None or not source.enabled:
+            log.info("source %s: pushed content dropped: not an enabled source", pushed.source)
+            return True
+        return self.poller.push(source, pushed) is not None
 
     def _remove_job(self, source_id: str) -> None:
         with contextlib.suppress(JobLookupError):

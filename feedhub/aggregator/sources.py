@@ -7,7 +7,8 @@ every source. Errors name the file, the source and the key, as in feedhub.yaml.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -39,10 +40,17 @@ _SOURCE_KEYS = (
     "timeout",
     "max_bytes",
     "allow_private_addresses",
+    "websub",
+    "websub_poll_interval",
 )
 _DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in ("id", "url"))
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _INTERVAL = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class PushMode(Enum):
+    AUTO = "auto"  # subscribe when the feed names a WebSub hub
+    OFF = "off"
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class Source:
     timeout: float  # seconds to wait for the server (connect, and between bytes)
     max_bytes: int  # response size cap, after decompression
     allow_private_addresses: bool  # may redirects lead to loopback, private or link-local addresses
+    websub: PushMode = field(default_factory=lambda: PushMode.AUTO)
+    websub_poll_interval: int = 6 * 3600  # seconds between polls while the hub pushes
 
     @property
     def is_file(self) -> bool:
@@ -130,7 +140,7 @@ class _SourceReader(MappingReader):
             url=self._url(),
             category=self.text("category", required=True),
             category_title=self.text("category_title") or None,
-            interval=self._interval(),
+            interval=self._duration("interval", "30m"),
             enabled=self.flag("enabled", default=True),
             max_entries=self.integer("max_entries", default=50, low=1, high=10_000),
             include=self._patterns("include"),
@@ -143,7 +153,16 @@ class _SourceReader(MappingReader):
             allow_private_addresses=self.flag(
                 "allow_private_addresses", default=self.config.allow_private_addresses
             ),
+            websub=self._push_mode(),
+            websub_poll_interval=self._duration("websub_poll_interval", "6h"),
         )
+
+    def _push_mode(self) -> PushMode:
+        value = self.text("websub") or PushMode.AUTO.value
+        try:
+            return PushMode(value)
+        except ValueError:
+            raise self.fail("websub", f"must be auto or off, got {quoted(value)}") from None
 
     def _url(self) -> str:
         url = self.text("url", required=True)
@@ -162,17 +181,15 @@ class _SourceReader(MappingReader):
             return (folder / parts.path).resolve().as_uri()
         raise self.fail("url", f"must be an http(s) URL or a file: path, got {quoted(url)}")
 
-    def _interval(self) -> int:
-        value = self.raw.get("interval", "30m")
+    def _duration(self, key: str, default: str) -> int:
+        value = self.raw.get(key, default)
         match = _INTERVAL.match(str(value).strip().replace(" ", "")) if isinstance(value, str) else None
         if not match or not any(match.groups()):
-            raise self.fail(
-                "interval", f"must be a duration like '15m', '2h' or '1h30m', got {quoted(value)}"
-            )
+            raise self.fail(key, f"must be a duration like '15m', '2h' or '1h30m', got {quoted(value)}")
         days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
         total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
         if not MIN_INTERVAL <= total <= MAX_INTERVAL:
-            raise self.fail("interval", f"must be between 1m and 7d, got {quoted(value)}")
+            raise self.fail(key, f"must be between 1m and 7d, got {quoted(value)}")
         return total
 
     def _patterns(self, key: str) -> tuple[re.Pattern[str], ...]:

@@ -21,6 +21,7 @@ from feedhub.config import Config
 from feedhub.errors import FeedhubError
 from feedhub.redact import public_origin, public_text, public_url
 from feedhub.storage import open_storage
+from feedhub.websub.push_store import PushStore, UpstreamSubscription, push_status
 from feedhub.websub.store import HubStore, TopicCount
 
 # A scheduler is late when nothing was polled for the shortest interval and this much more.
@@ -46,6 +47,7 @@ class SourceStatus:
     last_merge: str | None
     consecutive_errors: int
     next_poll: str | None
+    push: str | None = None  # WebSub: subscribed until …, pending, or failed with the reason
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ class StatusReport:
                     url=public_url(source.url, config_folder),
                     current_url=public_url(source.current_url, config_folder),
                     reason=text(source.reason),
+                    push=text(source.push),
                 )
                 for source in self.sources
             ],
@@ -134,6 +137,7 @@ class StatusBoard:
         self.clock = clock
         self.state = StateStore(open_storage(config).state)
         self.hub = HubStore(self.state.backend) if config.websub.builtin_hub else None
+        self.pushes = PushStore(self.state.backend)
         self._stamp: tuple[int, int] | None = None
         self._sources: tuple[Source, ...] = ()
         self._error: str | None = None
@@ -143,13 +147,20 @@ class StatusBoard:
     def report(self) -> StatusReport:
         self._refresh_sources()
         states = self.state.all_sources()
-        zone = self.config.timezone
+        pushes = self.pushes.all()
         return StatusReport(
             scheduler_pid=holder_pid(self.config.data_dir),
             config_error=self._error,
-            sources=[_status(source, states.get(source.id), zone) for source in self._sources],
+            sources=[self._source_status(source, states.get(source.id), pushes) for source in self._sources],
             hub=self._hub_status(),
         )
+
+    def _source_status(
+        self, source: Source, state: SourceState | None, pushes: dict[str, UpstreamSubscription]
+    ) -> SourceStatus:
+        zone = self.config.timezone
+        push = push_status(pushes.get(source.id), self.clock(), lambda moment: _iso(moment, zone) or "")
+        return replace(_status(source, state, zone), push=push)
 
     def _hub_status(self) -> HubStatus | None:
         if self.hub is None:

@@ -122,10 +122,14 @@ class CallbackClient:
 
     def ping(self, hub: str, topic: str) -> str | None:
         """Tell an outside hub (the operator's, so trusted as written) that a topic changed."""
+        return self.post_form(hub, {"hub.mode": "publish", "hub.url": topic}, guarded=False)
+
+    def post_form(self, url: str, form: dict[str, str], guarded: bool) -> str | None:
+        """POST a hub.* form to a hub; None when it answered 2xx, else why not."""
         try:
-            with self._session("hubs", guarded=False).post(
-                hub,
-                data={"hub.mode": "publish", "hub.url": topic},
+            with self._session("guarded" if guarded else "hubs", guarded).post(
+                url,
+                data=form,
                 timeout=(CALLBACK_CONNECT_TIMEOUT, CALLBACK_TIMEOUT),
                 stream=True,
                 allow_redirects=False,
@@ -133,7 +137,9 @@ class CallbackClient:
                 ok = 200 <= response.status_code < 300
                 return None if ok else f"the hub answered {response.status_code} {response.reason}"
         except requests.RequestException as exc:
-            return failure_reason(exc, CALLBACK_TIMEOUT, ALLOWING_KEY)
+            return failure_reason(
+                exc, CALLBACK_TIMEOUT, "allow_private_addresses" if guarded else ALLOWING_KEY
+            )
 
     def _callbacks(self) -> requests.Session:
         return self._session("callbacks", guarded=not self.allow_private)

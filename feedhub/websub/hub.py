@@ -20,42 +20,24 @@ from dataclasses import replace
 
 from feedhub.addresses import origin
 from feedhub.cache import Representation
-from feedhub.config import Config
 from feedhub.errors import StorageError
 from feedhub.feeds import FEED_FORMATS
-from feedhub.limits import (
-    DELIVERIES_PER_HOST,
-    DELIVERY_THREADS,
-    RETRY_FIRST_SECONDS,
-    RETRY_FOR_SECONDS,
-    RETRY_MAX_SECONDS,
-)
+from feedhub.limits import DELIVERIES_PER_HOST, DELIVERY_THREADS
 from feedhub.pages import Pages
 from feedhub.redact import public_url
 from feedhub.site import Site
-from feedhub.storage.base import Backend
 from feedhub.websub.callbacks import CallbackClient, DeliveryResult
 from feedhub.websub.intake import lease_within
+from feedhub.websub.retry import next_try
 from feedhub.websub.store import Delivery, HubRequest, HubStore, Intent, Ping
 from feedhub.websub.topics import Topic
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 0.2
 EXPIRY_CHECK_SECONDS = 60.0
-LEAD_RETRY_SECONDS = 5.0
-LEAD_CHECK_SECONDS = 2.0
-HUB_ROLE = "websub-hub"
 _BATCH = 2_000  # due deliveries fetched at a time
 
 Key = tuple[str, str]  # (topic, callback) or (hub, topic)
-
-
-def next_try(attempts: int, first_due: float, now: float) -> float | None:
-    """When to try a failed delivery or ping again after `attempts` failures: waits doubling from
-    RETRY_FIRST_SECONDS up to RETRY_MAX_SECONDS; None once that would pass RETRY_FOR_SECONDS."""
-    delay = min(RETRY_FIRST_SECONDS * 2 ** (attempts - 1), RETRY_MAX_SECONDS)
-    return now + delay if now + delay - first_due <= RETRY_FOR_SECONDS else None
 
 
 class HubWorker:
@@ -85,28 +67,7 @@ class HubWorker:
         self._content_lock = threading.Lock()
         self._expired_at = 0.0
 
-    # ---- the loop -----------------------------------------------------------------------------
-
-    def run(self, stop: threading.Event, still_leading: Callable[[], bool] = lambda: True) -> None:
-        """Tick until `stop` is set or the lead is lost; then wait for what is under way."""
-        problem: str | None = None
-        checked = time.monotonic()
-        try:
-            while not stop.wait(TICK_SECONDS):
-                if time.monotonic() - checked >= LEAD_CHECK_SECONDS:
-                    checked = time.monotonic()
-                    if not still_leading():
-                        log.warning("websub hub: lost the lead (the database connection dropped)")
-                        return
-                try:
-                    self.tick()
-                    problem = None
-                except StorageError as exc:
-                    if str(exc) != problem:  # once per problem, not five times a second
-                        log.warning("websub hub: %s", exc)
-                    problem = str(exc)
-        finally:
-            self.drain()
+    # ---- the rounds -----------------------------------------------------------------------------
 
     def tick(self) -> None:
         """One round: take requests, publish what changed, start what is due."""
@@ -355,37 +316,3 @@ class HubWorker:
         finally:
             with self._lock:
                 self._pinging.discard((ping.hub, ping.topic))
-
-
-class HubRunner:
-    """Runs the hub worker in a thread of the scheduler's process, while this process leads it."""
-
-    def __init__(self, config: Config, site: Site, backend: Backend, user_agent: str) -> None:
-        self.backend = backend
-        client = CallbackClient(user_agent, config.websub.allow_private_callbacks)
-        self.worker = HubWorker(site, HubStore(backend), client)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="websub-hub", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-        self.worker.close()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                lead = self.backend.lead(HUB_ROLE)
-            except StorageError as exc:
-                log.warning("websub hub: %s", exc)
-                lead = None
-            if lead is None:  # another poller delivers; stand by
-                self._stop.wait(LEAD_RETRY_SECONDS)
-                continue
-            try:
-                self.worker.run(self._stop, lead.held)
-            finally:
-                lead.release()

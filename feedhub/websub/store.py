@@ -73,6 +73,27 @@ CREATE TABLE websub_marks (
     name TEXT PRIMARY KEY,            -- 'index': the index changes the hub has looked at
     instance TEXT NOT NULL,
     version BIGINT NOT NULL
+);
+CREATE TABLE websub_upstream (
+    source TEXT PRIMARY KEY,          -- a source of sources.yaml whose feed names a hub
+    hub TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    callback_id TEXT NOT NULL UNIQUE, -- <base_url>/websub/callback/<callback_id>
+    secret TEXT NOT NULL,
+    private_ok BIGINT NOT NULL DEFAULT 0,  -- the source allows a hub on a private address
+    state TEXT NOT NULL,              -- a PushState
+    lease_until DOUBLE PRECISION,     -- while subscribed
+    next_request DOUBLE PRECISION,    -- when to ask the hub (again); NULL: nothing to ask
+    attempts BIGINT NOT NULL DEFAULT 0,
+    reason TEXT,
+    last_push DOUBLE PRECISION
+);
+CREATE TABLE websub_inbox (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    received DOUBLE PRECISION NOT NULL,
+    content_type TEXT,
+    body BYTEA NOT NULL
 )
 """
 
