@@ -225,6 +225,9 @@ class Poller:
         """Merge what a hub pushed, through the poll's own path; None when the source is being
         polled right now (the push waits for the next round). Validators and schedule stay."""
         now = self.clock()
+        with self._leased_lock:
+            if source.id in self._leased:  # this process polls it right now (its lease is ours too)
+                return None
         current = self.state.source(source.id, source.url, lambda: self.index.newest_source_post(source.id))
         if self.state.lease(source.id, self.owner, now, LEASE_SECONDS) is not None:
             return None

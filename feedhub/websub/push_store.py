@@ -151,6 +151,12 @@ class PushStore:
 
     def lapse(self, now: float) -> list[str]:
         """Subscriptions whose lease ended without a renewal: asked again; the sources named."""
+        with self.backend.reading() as conn:  # the common case, many times a second: no write
+            if not conn.execute(
+                "SELECT 1 FROM websub_upstream WHERE state=? AND lease_until <= ? LIMIT 1",
+                (PushState.SUBSCRIBED.value, now),
+            ).fetchone():
+                return []
         with self.backend.transaction() as conn:
             rows = conn.execute(
                 "SELECT source FROM websub_upstream WHERE state=? AND lease_until <= ?",

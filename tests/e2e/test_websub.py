@@ -4,6 +4,7 @@ With PostgreSQL, two hosts take subscriptions and exactly one of them delivers e
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -16,7 +17,8 @@ from feedhub.aggregator.lock import holder_pid
 from tests.e2e.test_several_machines import node_config
 from tests.helpers import BASE_URL, ServeProcess, SiteFolder, post_text, wait_for
 from tests.postgres import PostgresServer
-from tests.websub_peers import Subscriber, links, signature_ok
+from tests.upstream import item, rss
+from tests.websub_peers import Hub, Subscriber, links, signature_ok
 
 TOPIC = f"{BASE_URL}/feeds/news.atom"
 
@@ -83,3 +85,24 @@ def test_with_several_hosts_one_delivers_each_change(
     finally:
         for host in hosts:
             host.stop()
+
+
+def test_an_upstream_hub_pushes_through_feedhub_serve(site: SiteFolder, tmp_path: Path) -> None:
+    hub = Hub()
+    try:
+        hub.feed = rss(item("polled", guid="1"))
+        site.write_sources({"id": "up", "url": hub.topic, "allow_private_addresses": True})
+        server = ServeProcess(site.write_config(), tmp_path / "serve.log")
+        hub.reach = lambda url: url.replace(BASE_URL, server.url)
+        try:
+            assert wait_for(lambda: hub.verified, timeout=60), server.log()
+            assert hub.publish(rss(item("pushed", guid="2"), item("polled", guid="1"))) == [202]
+            assert wait_for(lambda: b"pushed" in server.get("/feeds/news.atom").body, timeout=30), (
+                server.log()
+            )
+            status = json.loads(server.get("/status.json").body)
+            assert status["sources"][0]["push"].startswith("push subscribed until")
+        finally:
+            server.stop()
+    finally:
+        hub.stop()
