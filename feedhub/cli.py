@@ -261,7 +261,10 @@ def _websub_runner(config: Config, scheduler: PollScheduler) -> WebSubRunner:
     deliveries and pings, and the subscriptions to upstream hubs with what they push."""
     backend = open_storage(config).state
     client = CallbackClient(user_agent(config), config.websub.allow_private_callbacks)
-    workers: list[Worker] = [UpstreamSubscriber(config, PushStore(backend), client, scheduler.push)]
+    subscriber = UpstreamSubscriber(
+        config, PushStore(backend), client, scheduler.push, push_stopped=scheduler.push_stopped
+    )
+    workers: list[Worker] = [subscriber]
     if config.websub.builtin_hub or config.websub.hubs:
         workers.append(HubWorker(open_site(config), HubStore(backend), client))
     runner = WebSubRunner(backend, workers)

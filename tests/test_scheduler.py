@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import pytest
 
 from feedhub.aggregator.lock import AlreadyRunning, SchedulerLock, holder_pid
 from feedhub.aggregator.poller import Poller
-from feedhub.aggregator.scheduler import PollScheduler
+from feedhub.aggregator.scheduler import UNRECORDED_RETRY_SECONDS, PollScheduler
 from feedhub.aggregator.state import StateStore
 from feedhub.config import Config
+from feedhub.errors import StorageError, StorageFault
 from feedhub.storage import open_storage
 from tests.helpers import BOTH_BACKENDS, SiteFolder, open_index, wait_for
 from tests.upstream import Response, Upstream, item, rss
@@ -224,3 +226,35 @@ def test_every_source_due_at_start_is_polled_in_the_first_cycle(
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def test_a_poll_the_database_could_not_record_is_tried_again_soon(
+    site: SiteFolder, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Measured with PostgreSQL: a poll that found no free connection was next tried an interval on.
+    upstream.feed("/a", rss(item("from a", guid="a1")))
+    site.write_sources({"id": "a", "url": upstream.url("/a"), "interval": "1h"})
+    config = site.config()
+    index = open_index(config)
+    index.sync_all()
+    state = StateStore(open_storage(config).state)
+    real = state.source
+    failures = iter([StorageError("db", "cannot reach PostgreSQL", StorageFault.UNAVAILABLE)])
+
+    def source_once_unavailable(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(state, "source", source_once_unavailable)
+    scheduler = PollScheduler(config, Poller(config, index.writer, state), workers=2)
+    scheduler.scheduler.start()
+    try:
+        scheduler.reload()
+        scheduler._poll("a")
+        retry = scheduler.scheduler.get_job("a").next_run_time.timestamp() - time.time()
+        assert 0 < retry <= UNRECORDED_RETRY_SECONDS + 1
+        assert not upstream.hits("/a")
+    finally:
+        scheduler.scheduler.shutdown(wait=False)

@@ -42,12 +42,14 @@ class Subscribing:
         self.poller = Poller(self.config, self.index.writer, state, self.clock)
         (self.source,) = load_sources(self.config)
         self.store = PushStore(state.backend)
+        self.stopped: list[str] = []  # what the scheduler is told: polled at the interval again
         self.subscriber = UpstreamSubscriber(
             self.config,
             self.store,
             CallbackClient("feedhub-test", False),
             lambda pushed: self.poller.push(self.source, pushed) is not None,
             self.clock,
+            push_stopped=self.stopped.append,
         )
 
     def poll(self) -> None:
@@ -197,7 +199,8 @@ def test_polling_slows_while_pushed_and_returns_when_the_lease_lapses(
     subscribing.subscriber.tick()
     subscribing.subscriber.tick()
     assert subscribing.state() is PushState.FAILED
-    assert "500" in (subscribing.store.get("up").reason or "")
+    assert "500" in (subscribing.store.get("up").reason or "")  # type: ignore[union-attr]
+    assert subscribing.stopped == ["up"]
     subscribing.poll()
     state = StateStore(open_storage(subscribing.config).state).all_sources()["up"]
     assert state.next_poll is not None and state.next_poll - subscribing.clock.now <= 30 * 60 + 60

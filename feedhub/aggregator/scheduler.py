@@ -41,6 +41,7 @@ SIGNAL_CHECK_SECONDS = 0.2
 # Sources due when the scheduler starts are spread out (50 ms each, 30 s at most), not all polled at once.
 STARTUP_SPREAD_PER_SOURCE = 0.05
 STARTUP_SPREAD_SECONDS = 30.0
+UNRECORDED_RETRY_SECONDS = 30.0
 
 
 def poll_once(poller: Poller, sources: list[Source], workers: int) -> list[PollReport]:
@@ -199,9 +200,12 @@ class PollScheduler:
             # A bug must not kill the job: log it, try again at the next interval.
             log.exception("source %s: the poll failed unexpectedly", source_id)
             report = PollReport(source_id, PollResult.ERROR, f"unexpected error: {exc}", None, None)
-        # Leased by another poller: ask again when its lease ends, or at the next poll it set.
+        # Leased by another poller: ask again when its lease ends, or at the next poll it set; a poll
+        # that could not even be recorded (the database away) is tried again soon, not an interval on.
         next_poll = (
-            report.leased_until or (report.state and report.state.next_poll) or self.clock() + source.interval
+            report.leased_until
+            or (report.state and report.state.next_poll)
+            or self.clock() + min(source.interval, UNRECORDED_RETRY_SECONDS)
         )
         with self._waiting_lock:
             waiters = self._waiting.pop(source_id, [])
@@ -218,6 +222,19 @@ class PollScheduler:
             log.info("source %s: pushed content dropped: not an enabled source", pushed.source)
             return True
         return self.poller.push(source, pushed) is not None
+
+    def push_stopped(self, source_id: str) -> None:
+        """A hub no longer pushes this source: its next poll comes at its interval, not the long
+        safety one set while it was pushed."""
+        source = self.sources.get(source_id)
+        job = self.scheduler.get_job(source_id)
+        if source is None or job is None or job.next_run_time is None:
+            return
+        soon = self.clock() + source.interval
+        if soon < job.next_run_time.timestamp():
+            with self._waiting_lock, contextlib.suppress(JobLookupError):
+                job.modify(next_run_time=_utc(soon))
+            log.info("source %s: no longer pushed; polled at its interval again", source_id)
 
     def _remove_job(self, source_id: str) -> None:
         with contextlib.suppress(JobLookupError):

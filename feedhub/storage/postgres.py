@@ -27,7 +27,8 @@ from feedhub.storage.base import Backend, Connection, Dialect
 
 log = logging.getLogger(__name__)
 
-POOL_MAX_CONNECTIONS = 8
+# A poller's jobs (8 by default), its lease renewals and the WebSub thread each hold one at times.
+POOL_MAX_CONNECTIONS = 16
 CONNECT_TIMEOUT_SECONDS = 5
 CHECKOUT_TIMEOUT_SECONDS = 5.0  # waiting for a connection: busy, or the server away
 LISTEN_RETRY_SECONDS = 1.0

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 
 from feedhub.limits import MAX_CHALLENGE_CHARS
 from feedhub.websub.intake import Answer
-from feedhub.websub.push_store import PushState, PushStore
+from feedhub.websub.push_store import PushStore
+from feedhub.websub.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,16 @@ def verify(callback_id: str, params: Mapping[str, str], store: PushStore, now: f
         return Answer(404, "no such subscription")
     if mode == "denied":
         reason = params.get("hub.reason", "")[:MAX_CHALLENGE_CHARS] or "no reason given"
-        store.failed(callback_id, f"the hub denied the subscription: {reason}", None)
+        # asked again later: a hub may deny for a while (a quota), not for good
+        retry_at = now + backoff(subscription.attempts + 1)
+        store.failed(callback_id, f"the hub denied the subscription: {reason}", retry_at)
         log.warning(
             "source %s: %s denied the subscription: %s", subscription.source, subscription.hub, reason
         )
         return Answer(200, "")
     challenge = params.get("hub.challenge", "")
-    if mode != "subscribe" or subscription.state is PushState.FAILED:
-        return Answer(404, "not a subscription feedhub asked for")  # unsubscribing is never feedhub's ask
+    if mode != "subscribe":  # feedhub never asks to unsubscribe: it forgets, and the hub gets 410s
+        return Answer(404, "not a subscription feedhub asked for")
     if not challenge or len(challenge) > MAX_CHALLENGE_CHARS:
         return Answer(400, "hub.challenge is missing or too long")
     lease = params.get("hub.lease_seconds", "")

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
 from feedhub.addresses import origin
-from feedhub.cache import Representation
+from feedhub.cache import Representation, ResponseCache
 from feedhub.errors import StorageError
 from feedhub.feeds import FEED_FORMATS
 from feedhub.limits import DELIVERIES_PER_HOST, DELIVERY_THREADS
@@ -27,7 +27,7 @@ from feedhub.pages import Pages
 from feedhub.redact import public_url
 from feedhub.site import Site
 from feedhub.websub.callbacks import CallbackClient, DeliveryResult
-from feedhub.websub.intake import lease_within
+from feedhub.websub.intake import lease_within, limit_problem
 from feedhub.websub.retry import next_try
 from feedhub.websub.store import Delivery, HubRequest, HubStore, Intent, Ping
 from feedhub.websub.topics import Topic
@@ -63,8 +63,7 @@ class HubWorker:
         self._lanes: Counter[str] = Counter()
         self._pinging: set[Key] = set()
         self._verifying: dict[Key, deque[HubRequest]] = {}
-        self._content: dict[Topic, tuple[int, Representation | None]] = {}
-        self._content_lock = threading.Lock()
+        self._content = ResponseCache()  # the topics' bodies, bounded in bytes
         self._expired_at = 0.0
 
     # ---- the rounds -----------------------------------------------------------------------------
@@ -106,6 +105,7 @@ class HubWorker:
 
     @staticmethod
     def _guarded(task: Callable[[], None]) -> None:
+        """Run one piece of work; what it raises is logged, and the work around it goes on."""
         try:
             task()
         except StorageError as exc:
@@ -136,12 +136,12 @@ class HubWorker:
                     del self._verifying[key]
                     return
                 request = queue.popleft()
-            self._verify(request)
+            self._guarded(lambda request=request: self._verify(request))  # type: ignore[misc]
 
     def _verify(self, request: HubRequest) -> None:
         who = self._who(request.callback, request.topic)
         if request.intent is Intent.SUBSCRIBE:
-            refused = self._over_limit(request)
+            refused = limit_problem(self.store, self.config.websub, request.topic, request.callback)
             if refused:
                 request = replace(request, intent=Intent.DENY, reason=refused)
         if request.intent is Intent.DENY:
@@ -164,17 +164,6 @@ class HubWorker:
         """A subscription as the log names it: the callback without its query (it may hold a token)."""
         return f"{public_url(callback, self.config.path.parent)} on {topic}"
 
-    def _over_limit(self, request: HubRequest) -> str | None:
-        settings = self.config.websub
-        per_topic, per_host, exists = self.store.counts_for(request.topic, request.callback)
-        if exists:
-            return None
-        if per_topic >= settings.max_subscriptions_per_topic:
-            return "the topic has the most subscriptions this hub takes"
-        if per_host >= settings.max_subscriptions_per_callback_host:
-            return "the callback's host has the most subscriptions this hub takes"
-        return None
-
     # ---- what changed (7) ---------------------------------------------------------------------
 
     def _publish_changes(self, now: float) -> None:
@@ -186,8 +175,7 @@ class HubWorker:
         marked_instance, marked_version = mark
         rebuilt = marked_instance != instance  # a new index: its versions start again
         if rebuilt:
-            with self._content_lock:
-                self._content.clear()
+            self._content = ResponseCache()  # its versions are the old index's
         changed = self.site.changes_since(0 if rebuilt else marked_version)
         if not changed and not rebuilt:
             return
@@ -208,16 +196,10 @@ class HubWorker:
         self.store.set_mark(instance, max(changed.values(), default=marked_version))
 
     def content(self, topic: Topic, version: int | None = None) -> Representation | None:
-        """The topic's body at `version` (default: the newest this process knows), built once per
-        version whatever the number of deliveries. A version this process has not yet heard of
-        (a notice still on its way) is taken from the index, so a change is never built stale."""
-        with self._content_lock:
-            wanted = version if version is not None else self.site.version(topic.slug)
-            held = self._content.get(topic)
-            if held is None or held[0] < wanted:
-                held = (wanted, self.pages.feed(topic.slug, topic.fmt, 1))
-                self._content[topic] = held
-            return held[1]
+        """The topic's body at `version` (default: the one this process knows), built once per
+        version whatever the number of deliveries."""
+        wanted = version if version is not None else self.site.version(topic.slug)
+        return self._content.get_or_build(topic, wanted, lambda: self.pages.feed(topic.slug, topic.fmt, 1))
 
     # ---- content distribution -----------------------------------------------------------------
 
@@ -253,7 +235,7 @@ class HubWorker:
                 delivery = queue.popleft()
             subscription = delivery.subscription
             try:
-                self._deliver(delivery)
+                self._guarded(lambda delivery=delivery: self._deliver(delivery))  # type: ignore[misc]
             finally:
                 with self._lock:
                     self._busy.discard((subscription.topic, subscription.callback))

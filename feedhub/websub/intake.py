@@ -54,7 +54,7 @@ def receive(form: Mapping[str, str], site: Site, store: HubStore, now: float) ->
         feed = None
     intent = Intent(mode) if feed is not None else Intent.DENY
     if intent is Intent.SUBSCRIBE:
-        limit = _limit_reached(store, settings, topic, callback)
+        limit = limit_problem(store, settings, topic, callback)
         if limit:
             return Answer(403, limit)
     store.add_request(
@@ -109,8 +109,9 @@ def _topic_problem(topic: str) -> str | None:
     return None
 
 
-def _limit_reached(store: HubStore, settings: WebSubSettings, topic: str, callback: str) -> str | None:
-    """A new subscription beyond the hub's limits (a renewal never is)."""
+def limit_problem(store: HubStore, settings: WebSubSettings, topic: str, callback: str) -> str | None:
+    """Why a new subscription would be beyond the hub's limits (a renewal never is), or None.
+    Checked when it is asked for and again when it is verified (requests may race)."""
     per_topic, per_host, exists = store.counts_for(topic, callback)
     if exists:
         return None

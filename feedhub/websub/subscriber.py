@@ -45,13 +45,14 @@ def record_discovery(
             log.info("source %s: no longer subscribed to %s", source.id, current.hub)
         return
     hub = found.hubs[0]
-    if current is not None and (current.hub, current.topic) == (hub, found.topic):
-        return
     unreachable = unreachable_reason(config.base_url, hub)
+    # a refused row has no secret: it is looked at again when base_url changes
+    same = current is not None and (current.hub, current.topic) == (hub, found.topic)
+    if same and current is not None and bool(current.secret) == (unreachable is None):
+        return
     if unreachable:
-        if current is None or current.reason != unreachable:
-            store.refuse(source.id, hub, found.topic, unreachable)
-            log.info("source %s: not subscribing: %s", source.id, unreachable)
+        store.refuse(source.id, hub, found.topic, unreachable)
+        log.info("source %s: not subscribing: %s", source.id, unreachable)
         return
     store.want(source.id, hub, found.topic, source.allow_private_addresses, now)
     log.info("source %s: the feed names the hub %s; subscribing", source.id, hub)
@@ -73,12 +74,15 @@ class UpstreamSubscriber:
         client: CallbackClient,
         ingest: Callable[[Pushed], bool],
         clock: Callable[[], float] = time.time,
+        push_stopped: Callable[[str], None] = lambda _source: None,
     ) -> None:
         self.config = config
         self.store = store
         self.client = client
         self.ingest = ingest  # merges pushed content; False: not now (the source is being polled)
         self.clock = clock
+        self.push_stopped = push_stopped  # a source no longer pushed: poll it at its interval again
+        self._pushing: set[str] = set()
 
     def tick(self) -> None:
         now = self.clock()
@@ -86,6 +90,10 @@ class UpstreamSubscriber:
             log.warning("source %s: the hub's lease ended without a renewal; polling as usual", source)
         for subscription in self.store.due_requests(now):
             self._request(subscription)
+        pushing = {source for source, found in self.store.all().items() if found.pushing(self.clock())}
+        for source in self._pushing - pushing:  # lapsed, failed, denied, or forgotten
+            self.push_stopped(source)
+        self._pushing = pushing
         for pushed in self.store.inbox(_INBOX_BATCH):
             try:
                 done = self.ingest(pushed)
