@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
@@ -64,15 +65,13 @@ class CallbackClient:
         if request.intent is Intent.SUBSCRIBE:
             params["hub.lease_seconds"] = str(lease_seconds)
         try:
-            with self._callbacks().get(
-                with_query(request.callback, params),
-                timeout=(CALLBACK_CONNECT_TIMEOUT, CALLBACK_TIMEOUT),
-                stream=True,
-                allow_redirects=False,
-            ) as response:
-                if not 200 <= response.status_code < 300:
-                    return f"the callback answered {response.status_code} {response.reason}"
-                answer = read_capped(response, MAX_CHALLENGE_ANSWER_BYTES, _deadline())
+            with self._send(self._callbacks(), "GET", with_query(request.callback, params)) as response:
+                refused = _refusal("callback", response)
+                if refused:
+                    return refused
+                answer = read_capped(
+                    response, MAX_CHALLENGE_ANSWER_BYTES, time.monotonic() + CALLBACK_TIMEOUT
+                )
         except requests.RequestException as exc:
             return failure_reason(exc, CALLBACK_TIMEOUT, ALLOWING_KEY)
         except ReadRefused as exc:
@@ -85,14 +84,8 @@ class CallbackClient:
         """Tell the callback its request is refused; None when it took the notice."""
         params = {"hub.mode": "denied", "hub.topic": request.topic, "hub.reason": request.reason or "denied"}
         try:
-            with self._callbacks().get(
-                with_query(request.callback, params),
-                timeout=(CALLBACK_CONNECT_TIMEOUT, CALLBACK_TIMEOUT),
-                stream=True,
-                allow_redirects=False,
-            ) as response:
-                ok = 200 <= response.status_code < 300
-                return None if ok else f"the callback answered {response.status_code} {response.reason}"
+            with self._send(self._callbacks(), "GET", with_query(request.callback, params)) as response:
+                return _refusal("callback", response)
         except requests.RequestException as exc:
             return failure_reason(exc, CALLBACK_TIMEOUT, ALLOWING_KEY)
 
@@ -104,21 +97,17 @@ class CallbackClient:
         if subscription.secret:
             headers[SIGNATURE_HEADER] = signature(subscription.secret, content.body)
         try:
-            with self._callbacks().post(
-                subscription.callback,
-                data=content.body,
-                headers=headers,
-                timeout=(CALLBACK_CONNECT_TIMEOUT, CALLBACK_TIMEOUT),
-                stream=True,  # the answer's body is never read
-                allow_redirects=False,
+            # the answer's body is never read
+            with self._send(
+                self._callbacks(), "POST", subscription.callback, data=content.body, headers=headers
             ) as response:
-                if 200 <= response.status_code < 300:
-                    return Outcome(DeliveryResult.DELIVERED)
-                reason = f"the callback answered {response.status_code} {response.reason}"
-                gone = response.status_code == 410
-                return Outcome(DeliveryResult.GONE if gone else DeliveryResult.FAILED, reason)
+                refused = _refusal("callback", response)
         except requests.RequestException as exc:
             return Outcome(DeliveryResult.FAILED, failure_reason(exc, CALLBACK_TIMEOUT, ALLOWING_KEY))
+        if refused is None:
+            return Outcome(DeliveryResult.DELIVERED)
+        gone = response.status_code == 410
+        return Outcome(DeliveryResult.GONE if gone else DeliveryResult.FAILED, refused)
 
     def ping(self, hub: str, topic: str) -> str | None:
         """Tell an outside hub (the operator's, so trusted as written) that a topic changed."""
@@ -126,20 +115,26 @@ class CallbackClient:
 
     def post_form(self, url: str, form: dict[str, str], guarded: bool) -> str | None:
         """POST a hub.* form to a hub; None when it answered 2xx, else why not."""
+        session = self._session("guarded" if guarded else "hubs", guarded)
         try:
-            with self._session("guarded" if guarded else "hubs", guarded).post(
-                url,
-                data=form,
-                timeout=(CALLBACK_CONNECT_TIMEOUT, CALLBACK_TIMEOUT),
-                stream=True,
-                allow_redirects=False,
-            ) as response:
-                ok = 200 <= response.status_code < 300
-                return None if ok else f"the hub answered {response.status_code} {response.reason}"
+            with self._send(session, "POST", url, data=form) as response:
+                return _refusal("hub", response)
         except requests.RequestException as exc:
             return failure_reason(
                 exc, CALLBACK_TIMEOUT, "allow_private_addresses" if guarded else ALLOWING_KEY
             )
+
+    @staticmethod
+    def _send(session: requests.Session, method: str, url: str, **options: Any) -> requests.Response:
+        """One request out: bounded waits, no redirects followed, the body left unread."""
+        return session.request(
+            method,
+            url,
+            timeout=(CALLBACK_CONNECT_TIMEOUT, CALLBACK_TIMEOUT),
+            stream=True,
+            allow_redirects=False,
+            **options,
+        )
 
     def _callbacks(self) -> requests.Session:
         return self._session("callbacks", guarded=not self.allow_private)
@@ -152,5 +147,8 @@ class CallbackClient:
         return sessions[name]
 
 
-def _deadline() -> float:
-    return time.monotonic() + CALLBACK_TIMEOUT
+def _refusal(who: str, response: requests.Response) -> str | None:
+    """None for a 2xx answer, else what it was."""
+    if 200 <= response.status_code < 300:
+        return None
+    return f"the {who} answered {response.status_code} {response.reason}"
