@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -256,5 +257,27 @@ def test_a_poll_the_database_could_not_record_is_tried_again_soon(
         retry = scheduler.scheduler.get_job("a").next_run_time.timestamp() - time.time()
         assert 0 < retry <= UNRECORDED_RETRY_SECONDS + 1
         assert not upstream.hits("/a")
+    finally:
+        scheduler.scheduler.shutdown(wait=False)
+
+
+def test_a_source_no_longer_pushed_is_polled_at_its_interval_again(
+    site: SiteFolder, upstream: Upstream
+) -> None:
+    site.write_sources({"id": "a", "url": upstream.url("/a"), "interval": "10m"})
+    config = site.config()
+    index = open_index(config)
+    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 2)
+    scheduler.scheduler.start()
+    try:
+        scheduler.reload()
+        job = scheduler.scheduler.get_job("a")
+        job.modify(
+            next_run_time=datetime.fromtimestamp(time.time() + 6 * 3600, UTC)
+        )  # pushed: the safety poll
+        scheduler.push_stopped("a")
+        due_in = scheduler.scheduler.get_job("a").next_run_time.timestamp() - time.time()
+        assert 500 < due_in <= 600
+        scheduler.push_stopped("unknown")  # a source no longer configured: nothing to do
     finally:
         scheduler.scheduler.shutdown(wait=False)
