@@ -281,3 +281,27 @@ def test_a_source_no_longer_pushed_is_polled_at_its_interval_again(
         scheduler.push_stopped("unknown")  # a source no longer configured: nothing to do
     finally:
         scheduler.scheduler.shutdown(wait=False)
+
+
+def test_stopping_polls_no_source_still_waiting_for_a_thread(site: SiteFolder, upstream: Upstream) -> None:
+    # Measured: a scheduler told to stop with hundreds of polls queued ran every one of them first
+    # (APScheduler's pool finishes its queue on shutdown), and outlived its 60 s to stop.
+    sources = []
+    for number in range(30):
+        upstream.script(f"/slow{number}", Response(200, rss(item("x", guid=f"{number}")), delay=0.5))
+        sources.append({"id": f"s{number}", "url": upstream.url(f"/slow{number}")})
+    site.write_sources(*sources)
+    config = site.config()
+    index = open_index(config)
+    index.sync_all()
+    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 2)
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("feedhub.aggregator.scheduler.random.uniform", lambda _low, _high: 0.0)  # all due now
+        thread.start()
+        assert wait_for(lambda: upstream.requests, timeout=30)
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert len(upstream.requests) <= 4  # the polls under way finished; the 26 queued never started

@@ -42,6 +42,7 @@ SIGNAL_CHECK_SECONDS = 0.2
 STARTUP_SPREAD_PER_SOURCE = 0.05
 STARTUP_SPREAD_SECONDS = 30.0
 UNRECORDED_RETRY_SECONDS = 30.0
+STOP_WAIT_SECONDS = 50.0  # for the polls under way (their timeouts bound them): `feedhub serve` waits 60
 
 
 def poll_once(poller: Poller, sources: list[Source], workers: int) -> list[PollReport]:
@@ -64,6 +65,13 @@ class PollScheduler:
         # `feedhub poll --once` requests waiting for the next poll of a source
         self._waiting: dict[str, list[Future[PollReport]]] = {}
         self._waiting_lock = threading.Lock()
+        # Set when the scheduler stops: polls still queued for a thread are not started (APScheduler's
+        # pool runs its whole queue before it shuts down), and the ones under way are waited for here:
+        # APScheduler 3's shutdown(wait=True) holds the job store lock while it waits, so a poll that
+        # finished and rescheduled its job then waited for it for ever.
+        self._stopping = False
+        self._polls_running = 0
+        self._polls_idle = threading.Condition()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": JobExecutor(workers)},
@@ -100,7 +108,11 @@ class PollScheduler:
                     if self._file_stamp() != self._stamp:
                         self.reload()
         finally:
-            self.scheduler.shutdown(wait=True)
+            with self._polls_idle:
+                self._stopping = True
+            self.scheduler.shutdown(wait=False)
+            with self._polls_idle:
+                self._polls_idle.wait_for(lambda: not self._polls_running, timeout=STOP_WAIT_SECONDS)
             with contextlib.suppress(StorageError):
                 self.poller.state.stopped(self.poller.owner)
 
@@ -190,8 +202,19 @@ class PollScheduler:
 
     def _poll(self, source_id: str) -> None:
         source = self.sources.get(source_id)
-        if source is None:
-            return
+        with self._polls_idle:
+            if source is None or self._stopping:
+                return
+            self._polls_running += 1
+        try:
+            self._poll_source(source)
+        finally:
+            with self._polls_idle:
+                self._polls_running -= 1
+                self._polls_idle.notify_all()
+
+    def _poll_source(self, source: Source) -> None:
+        source_id = source.id
         with self._waiting_lock:
             asked = source_id in self._waiting  # `feedhub poll --once` asked for it now, due or not
         try:
