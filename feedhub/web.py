@@ -77,6 +77,9 @@ def create_app(
         return config.cache_max_age if watcher.ready.is_set() else None
 
     app = Flask(__name__)
+    # Under another server than feedhub's own worker too: no request body (pushed content is the
+    # largest) is read past this.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_BYTES
     app.extensions["feedhub"] = {"watcher": watcher}
     pages = Pages(site)
     cache = ResponseCache()

@@ -5,6 +5,7 @@ renewal) and the safety polling around them."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Callable, Iterator
 from zoneinfo import ZoneInfo
@@ -15,6 +16,7 @@ from feedhub.aggregator.entries import parse_feed
 from feedhub.aggregator.poller import Poller
 from feedhub.aggregator.sources import load_sources
 from feedhub.aggregator.state import StateStore
+from feedhub.limits import MAX_PUSH_BYTES
 from feedhub.storage import open_storage
 from feedhub.websub.callbacks import CallbackClient
 from feedhub.websub.discovery import discover, unreachable_reason
@@ -237,3 +239,20 @@ def test_a_hub_on_a_private_address_needs_the_sources_permission(
     row = subscribing.store.get("up")
     assert row is not None and row.state is PushState.FAILED and "loopback" in (row.reason or "")
     assert hub.requests == []
+
+
+def test_pushed_content_beyond_the_limit_is_refused(subscribing: Subscribing, hub: Hub) -> None:
+    subscribed(subscribing)
+    (callback,) = hub.verified
+    path = callback.replace(BASE_URL, "")
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", int(subscribing.server.url.rsplit(":", 1)[1]), timeout=30
+    )
+    try:
+        connection.request(
+            "POST", path, body=b"x" * (MAX_PUSH_BYTES + 1), headers={"Content-Type": "application/rss+xml"}
+        )
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+    assert subscribing.store.inbox(10) == []
