@@ -22,6 +22,7 @@ from feedhub.aggregator.state import StateStore
 from feedhub.config import Config
 from feedhub.errors import StorageError, StorageFault
 from feedhub.storage import open_storage
+from feedhub.websub.push_store import Pushed
 from tests.helpers import BOTH_BACKENDS, SiteFolder, open_index, wait_for
 from tests.upstream import Response, Upstream, item, rss
 
@@ -305,3 +306,14 @@ def test_stopping_polls_no_source_still_waiting_for_a_thread(site: SiteFolder, u
         thread.join(timeout=60)
     assert not thread.is_alive()
     assert len(upstream.requests) <= 4  # the polls under way finished; the 26 queued never started
+
+
+def test_pushed_content_waits_until_the_sources_are_read(site: SiteFolder, upstream: Upstream) -> None:
+    site.write_sources({"id": "a", "url": upstream.url("/a")})
+    config = site.config()
+    index = open_index(config)
+    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 2)
+    pushed = Pushed("p1", "a", "application/rss+xml", rss(item("pushed", guid="p")))
+    assert scheduler.push(pushed) is False  # starting: not dropped as an unknown source, kept for later
+    scheduler.reload()
+    assert scheduler.push(Pushed("p2", "gone", None, b"")) is True  # no such source: dropped

@@ -58,6 +58,7 @@ class PollScheduler:
         self.clock = clock
         self.sources: dict[str, Source] = {}
         self._stamp: tuple[int, int] | None = None
+        self._loaded = threading.Event()  # sources.yaml has been read once
         # Signals received and not yet acted on. A handler only adds to this set: a handler that
         # set a threading.Event could deadlock on the lock the interrupted main thread holds
         # inside Event.wait (SIGTERM then never stopped the scheduler).
@@ -130,10 +131,12 @@ class PollScheduler:
             sources = {source.id: source for source in load_sources(self.config)}
         except FeedhubError as exc:
             log.error("%s; keeping the %s already loaded", exc, counted(len(self.sources), "source"))
+            self._loaded.set()  # a broken file: the sources known (maybe none) are what they are
             return
         states = self.poller.state.all_sources()
         # Known before any job is added: a job due at once may fire before the loop below ends.
         previous, self.sources = self.sources, sources
+        self._loaded.set()
         for source_id in set(previous) - set(sources):
             self._remove_job(source_id)
         now = self.clock()
@@ -240,6 +243,8 @@ class PollScheduler:
     def push(self, pushed: Pushed) -> bool:
         """Merge content a hub pushed for a source; False when it must wait (the source is being
         polled). Pushed content of a source no longer configured is dropped."""
+        if not self._loaded.is_set():
+            return False  # sources.yaml not read yet (the scheduler is starting): it waits
         source = self.sources.get(pushed.source)
         if source is None or not source.enabled:
             log.info("source %s: pushed content dropped: not an enabled source", pushed.source)
