@@ -27,6 +27,15 @@ from tests.helpers import BOTH_BACKENDS, SiteFolder, open_index, wait_for
 from tests.upstream import Response, Upstream, item, rss
 
 
+def scheduler_of(config: Config, workers: int, state: StateStore | None = None) -> PollScheduler:
+    """The scheduler `feedhub poll` runs for this config, over an index in step with the folder."""
+    index = open_index(config)
+    index.sync_all()
+    return PollScheduler(
+        config, Poller(config, index.writer, state or StateStore(open_storage(config).state)), workers
+    )
+
+
 @pytest.fixture
 def running(site: SiteFolder, upstream: Upstream) -> Iterator[tuple[Config, threading.Event]]:
     """A PollScheduler in a thread, as `feedhub poll` runs it."""
@@ -34,11 +43,7 @@ def running(site: SiteFolder, upstream: Upstream) -> Iterator[tuple[Config, thre
     upstream.feed("/b", rss(item("from b", guid="b1")))
     site.write_sources({"id": "a", "url": upstream.url("/a")})
     config = site.config()
-    index = open_index(config)
-    index.sync_all()
-    scheduler = PollScheduler(
-        config, Poller(config, index.writer, StateStore(open_storage(config).state)), workers=4
-    )
+    scheduler = scheduler_of(config, workers=4)
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     thread.start()
@@ -215,9 +220,7 @@ def test_every_source_due_at_start_is_polled_in_the_first_cycle(
         sources.append({"id": f"s{number}", "url": path.as_uri(), "interval": "1h"})
     site.write_sources(*sources)
     config = site.config()
-    index = open_index(config)
-    index.sync_all()
-    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 8)
+    scheduler = scheduler_of(config, 8)
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     thread.start()
@@ -237,8 +240,6 @@ def test_a_poll_the_database_could_not_record_is_tried_again_soon(
     upstream.feed("/a", rss(item("from a", guid="a1")))
     site.write_sources({"id": "a", "url": upstream.url("/a"), "interval": "1h"})
     config = site.config()
-    index = open_index(config)
-    index.sync_all()
     state = StateStore(open_storage(config).state)
     real = state.source
     failures = iter([StorageError("db", "cannot reach PostgreSQL", StorageFault.UNAVAILABLE)])
@@ -250,7 +251,7 @@ def test_a_poll_the_database_could_not_record_is_tried_again_soon(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(state, "source", source_once_unavailable)
-    scheduler = PollScheduler(config, Poller(config, index.writer, state), workers=2)
+    scheduler = scheduler_of(config, 2, state)
     scheduler.scheduler.start()
     try:
         scheduler.reload()
@@ -267,8 +268,7 @@ def test_a_source_no_longer_pushed_is_polled_at_its_interval_again(
 ) -> None:
     site.write_sources({"id": "a", "url": upstream.url("/a"), "interval": "10m"})
     config = site.config()
-    index = open_index(config)
-    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 2)
+    scheduler = scheduler_of(config, 2)
     scheduler.scheduler.start()
     try:
         scheduler.reload()
@@ -293,9 +293,7 @@ def test_stopping_polls_no_source_still_waiting_for_a_thread(site: SiteFolder, u
         sources.append({"id": f"s{number}", "url": upstream.url(f"/slow{number}")})
     site.write_sources(*sources)
     config = site.config()
-    index = open_index(config)
-    index.sync_all()
-    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 2)
+    scheduler = scheduler_of(config, 2)
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
     with pytest.MonkeyPatch.context() as patch:
@@ -311,8 +309,7 @@ def test_stopping_polls_no_source_still_waiting_for_a_thread(site: SiteFolder, u
 def test_pushed_content_waits_until_the_sources_are_read(site: SiteFolder, upstream: Upstream) -> None:
     site.write_sources({"id": "a", "url": upstream.url("/a")})
     config = site.config()
-    index = open_index(config)
-    scheduler = PollScheduler(config, Poller(config, index.writer, StateStore(open_storage(config).state)), 2)
+    scheduler = scheduler_of(config, 2)
     pushed = Pushed("p1", "a", "application/rss+xml", rss(item("pushed", guid="p")))
     assert scheduler.push(pushed) is False  # starting: not dropped as an unknown source, kept for later
     scheduler.reload()

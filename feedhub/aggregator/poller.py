@@ -16,12 +16,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from feedhub import __version__
 from feedhub.addresses import AddressPolicy, origin
-from feedhub.aggregator.entries import ParseError, parse_feed
+from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
 from feedhub.aggregator.fetch import Fetcher, FetchError
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
 from feedhub.aggregator.sources import Source
@@ -194,19 +194,17 @@ class Poller:
             return Outcome(PollResult.NOT_MODIFIED, validators=fetched.validators, moved_to=moved_to), None
         feed = parse_feed(fetched.body or b"", fetched.headers, fetched.url, source.timezone)
         record_discovery(self.pushes, self.config, source, fetched.headers, feed, fetched.url, self.clock())
-        first_poll = None if current.polled else FirstPoll(current.resume_after)
-        counts = self.merger.merge(source, feed, first_poll)
+        outcome, counts = self._merge(source, current, feed)
+        return replace(outcome, validators=fetched.validators, moved_to=moved_to), counts
+
+    def _merge(self, source: Source, current: SourceState, feed: ParsedFeed) -> tuple[Outcome, MergeCounts]:
+        """Merge a feed's entries (polled or pushed) and say how it went."""
+        counts = self.merger.merge(source, feed, None if current.polled else FirstPoll(current.resume_after))
         result = (
             PollResult.NEW if counts.new else PollResult.UPDATED if counts.updated else PollResult.UNCHANGED
         )
         outcome = Outcome(
-            result,
-            reason=feed.warning,
-            new=counts.new,
-            updated=counts.updated,
-            validators=fetched.validators,
-            moved_to=moved_to,
-            feed_title=feed.title or None,
+            result, reason=feed.warning, new=counts.new, updated=counts.updated, feed_title=feed.title or None
         )
         return outcome, counts
 
@@ -240,21 +238,11 @@ class Poller:
             except ParseError as exc:
                 log.warning("source %s: pushed content ignored: %s", source.id, exc)
                 return PollReport(source.id, PollResult.ERROR, str(exc), None, current)
-            counts = self.merger.merge(
-                source, feed, None if current.polled else FirstPoll(current.resume_after)
-            )
-            result = (
-                PollResult.NEW
-                if counts.new
-                else PollResult.UPDATED
-                if counts.updated
-                else PollResult.UNCHANGED
-            )
-            outcome = Outcome(result, feed.warning, counts.new, counts.updated, feed_title=feed.title or None)
+            outcome, counts = self._merge(source, current, feed)
             state = self.state.record(source.id, outcome, self.clock(), current.next_poll)
             recorded = True
             log.info("source %s: pushed: %d new, %d updated", source.id, counts.new, counts.updated)
-            return PollReport(source.id, result, feed.warning, counts, state)
+            return PollReport(source.id, outcome.result, feed.warning, counts, state)
         finally:
             with self._leased_lock:
                 self._leased.discard(source.id)

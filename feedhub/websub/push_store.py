@@ -46,6 +46,14 @@ class UpstreamSubscription:
         """Whether the hub is known to push now (its lease has not ended)."""
         return self.state is PushState.SUBSCRIBED and (self.lease_until or 0) > now
 
+    def request_due(self, now: float) -> bool:
+        """Whether the hub is to be asked (again) now."""
+        return self.next_request is not None and self.next_request <= now
+
+    def lapsed(self, now: float) -> bool:
+        """Subscribed, but the lease ended without a renewal."""
+        return self.state is PushState.SUBSCRIBED and (self.lease_until or 0) <= now
+
 
 @dataclass(frozen=True)
 class Pushed:
@@ -109,13 +117,6 @@ class PushStore:
             conn.execute("DELETE FROM websub_upstream WHERE source=?", (source,))
             conn.execute("DELETE FROM websub_inbox WHERE source=?", (source,))
 
-    def due_requests(self, now: float) -> list[UpstreamSubscription]:
-        with self.backend.reading() as conn:
-            rows = conn.execute(
-                "SELECT * FROM websub_upstream WHERE next_request <= ? ORDER BY next_request", (now,)
-            ).fetchall()
-        return [_subscription(row) for row in rows]
-
     def requested(self, subscription: UpstreamSubscription, sent: float, now: float) -> None:
         """The hub took the request sent at `sent` (2xx): its verification should come soon. A hub
         that verified before it answered has already made the subscription current: left so."""
@@ -149,25 +150,14 @@ class PushStore:
                 (PushState.SUBSCRIBED.value, now + lease_seconds, renew_at, callback_id),
             )
 
-    def lapse(self, now: float) -> list[str]:
-        """Subscriptions whose lease ended without a renewal: asked again; the sources named."""
-        with self.backend.reading() as conn:  # the common case, many times a second: no write
-            if not conn.execute(
-                "SELECT 1 FROM websub_upstream WHERE state=? AND lease_until <= ? LIMIT 1",
-                (PushState.SUBSCRIBED.value, now),
-            ).fetchone():
-                return []
+    def lapse(self, subscription: UpstreamSubscription, now: float) -> None:
+        """A lease that ended without a renewal: the hub is asked again now."""
         with self.backend.transaction() as conn:
-            rows = conn.execute(
-                "SELECT source FROM websub_upstream WHERE state=? AND lease_until <= ?",
-                (PushState.SUBSCRIBED.value, now),
-            ).fetchall()
             conn.execute(
                 "UPDATE websub_upstream SET state=?, reason='the lease ended', lease_until=NULL, "
-                "next_request=? WHERE state=? AND lease_until <= ?",
-                (PushState.REQUESTING.value, now, PushState.SUBSCRIBED.value, now),
+                "next_request=? WHERE callback_id=? AND state=?",
+                (PushState.REQUESTING.value, now, subscription.callback_id, PushState.SUBSCRIBED.value),
             )
-        return [row["source"] for row in rows]
 
     # ---- pushed content -------------------------------------------------------------------------
 

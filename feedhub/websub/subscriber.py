@@ -86,11 +86,18 @@ class UpstreamSubscriber:
 
     def tick(self) -> None:
         now = self.clock()
-        for source in self.store.lapse(now):
-            log.warning("source %s: the hub's lease ended without a renewal; polling as usual", source)
-        for subscription in self.store.due_requests(now):
+        subscriptions = self.store.all()  # one read a round; what changes now shows in the next one
+        for subscription in subscriptions.values():
+            if subscription.lapsed(now):
+                self.store.lapse(subscription, now)
+                log.warning(
+                    "source %s: the hub's lease ended without a renewal; polling as usual",
+                    subscription.source,
+                )
+        due = [found for found in subscriptions.values() if found.request_due(now)]
+        for subscription in sorted(due, key=lambda found: found.next_request or now):
             self._request(subscription)
-        pushing = {source for source, found in self.store.all().items() if found.pushing(self.clock())}
+        pushing = {source for source, found in subscriptions.items() if found.pushing(now)}
         for source in self._pushing - pushing:  # lapsed, failed, denied, or forgotten
             self.push_stopped(source)
         self._pushing = pushing
