@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from feedhub.aggregator.lock import AlreadyRunning, SchedulerLock, holder_pid
+from feedhub.aggregator.poll_requests import ask
 from feedhub.aggregator.poller import Poller
 from feedhub.aggregator.scheduler import UNRECORDED_RETRY_SECONDS, PollScheduler
 from feedhub.aggregator.state import StateStore
@@ -314,3 +315,31 @@ def test_pushed_content_waits_until_the_sources_are_read(site: SiteFolder, upstr
     assert scheduler.push(pushed) is False  # starting: not dropped as an unknown source, kept for later
     scheduler.reload()
     assert scheduler.push(Pushed("p2", "gone", None, b"")) is True  # no such source: dropped
+
+
+def test_poll_once_asked_during_a_poll_gets_a_poll_that_starts_after_it(
+    site: SiteFolder, upstream: Upstream
+) -> None:
+    # Measured in CI: `feedhub poll --once` asked while the scheduler's own poll of the source was
+    # fetching, and printed that poll's report: the upstream's newer entries were not fetched.
+    upstream.script(
+        "/a",
+        Response(200, rss(item("first", guid="a1")), delay=1.5),
+        Response(200, rss(item("third", guid="a3"), item("second", guid="a2"), item("first", guid="a1"))),
+    )
+    site.write_sources({"id": "a", "url": upstream.url("/a"), "interval": "1h"})
+    config = site.config()
+    scheduler = scheduler_of(config, 2)
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run, args=(stop,), daemon=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("feedhub.aggregator.scheduler.random.uniform", lambda _low, _high: 0.0)  # due now
+        thread.start()
+        try:
+            assert wait_for(lambda: upstream.hits("/a"), timeout=30)  # the scheduler's poll is fetching
+            (report,) = ask(config.data_dir, ["a"], thread.is_alive)
+        finally:
+            stop.set()
+            thread.join(timeout=60)
+    assert len(upstream.hits("/a")) == 2
+    assert report.counts is not None and report.counts.new == 2

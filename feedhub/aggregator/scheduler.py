@@ -218,10 +218,12 @@ class PollScheduler:
 
     def _poll_source(self, source: Source) -> None:
         source_id = source.id
+        # The `feedhub poll --once` asks this poll answers: those made before it started. One made
+        # while it fetches gets the next poll, started at once (the upstream may have changed since).
         with self._waiting_lock:
-            asked = source_id in self._waiting  # `feedhub poll --once` asked for it now, due or not
+            waiters = self._waiting.pop(source_id, [])
         try:
-            report = self.poller.poll(source, due_only=not asked)
+            report = self.poller.poll(source, due_only=not waiters)
         except Exception as exc:
             # A bug must not kill the job: log it, try again at the next interval.
             log.exception("source %s: the poll failed unexpectedly", source_id)
@@ -234,7 +236,8 @@ class PollScheduler:
             or self.clock() + min(source.interval, UNRECORDED_RETRY_SECONDS)
         )
         with self._waiting_lock:
-            waiters = self._waiting.pop(source_id, [])
+            if source_id in self._waiting:
+                next_poll = self.clock()
             with contextlib.suppress(JobLookupError):  # removed by a reload while it ran
                 self.scheduler.modify_job(source_id, next_run_time=_utc(next_poll))
         for waiter in waiters:
