@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +17,7 @@ from feedhub.errors import FeedhubError
 from feedhub.index.model import SyncReport
 from feedhub.index.schema import INDEX_SCHEMA, SITE
 from feedhub.index.write import IndexWriter
-from feedhub.posts import Post
+from feedhub.posts import PostFile
 from feedhub.storage import INDEX_FILE, open_storage
 from feedhub.storage.sqlite import SqliteBackend
 from tests.helpers import (
@@ -248,6 +250,29 @@ def test_watched_paths_with_unchanged_content_bump_nothing(site: SiteFolder) -> 
     assert index.sync_paths(["a.md", "never-existed.md"]).removed == 1
 
 
+def test_a_file_changed_while_its_sync_waited_for_its_turn_is_read_again(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sync_paths reads the files before it takes the writers' turn; another writer may store a
+    # newer version of one meanwhile, which this sync must not put back to the older bytes.
+    post = site.add("a.md", title="first", categories="one")
+    index = open_index(site.config())
+    index.sync_all()
+    post.write_text(post_text(title="second", categories="one"), encoding="utf-8")
+    backend = index.writer.backend
+    real = backend.exclusive
+
+    @contextmanager
+    def edited_while_waiting(name: str) -> Iterator[None]:
+        post.write_text(post_text(title="third, a longer title", categories="one"), encoding="utf-8")
+        with real(name):
+            yield
+
+    monkeypatch.setattr(backend, "exclusive", edited_while_waiting)
+    assert index.sync_paths(["a.md"]).updated == 1
+    assert entry_titles(index) == ["third, a longer title"]
+
+
 def test_scheduled_posts_appear_when_their_date_comes(site: SiteFolder) -> None:
     now = datetime(2026, 11, 22, 12, 0, tzinfo=SHANGHAI).timestamp()
     clock = FrozenClock(now)
@@ -303,14 +328,14 @@ def test_a_post_the_index_cannot_take_is_skipped_and_the_batch_goes_on(
     for name in ("a.md", "b.md", "c.md"):
         site.add(name, title=name)
     index = open_index(site.config())
-    real = IndexWriter._insert_post
+    real = IndexWriter._insert_posts
 
-    def unforeseen(self: IndexWriter, conn: object, post: Post, *args: object) -> set[str]:
-        if post.path == "b.md":
+    def unforeseen(self: IndexWriter, conn: object, files: list[PostFile], *args: object) -> set[str]:
+        if any(file.path == "b.md" for file in files):
             raise OverflowError("date value out of range")  # what no reading rule foresaw
-        return real(self, conn, post, *args)
+        return real(self, conn, files, *args)
 
-    monkeypatch.setattr(IndexWriter, "_insert_post", unforeseen)
+    monkeypatch.setattr(IndexWriter, "_insert_posts", unforeseen)
     report = index.sync_all()
     assert (report.added, [problem.path for problem in report.skipped]) == (3, ["b.md"])
     assert report.skipped[0].reason == "cannot be indexed: OverflowError: 'date value out of range'"

@@ -119,18 +119,18 @@ class IndexWriter:
         return str(row["value"]) if row else None
 
     def sync_paths(self, paths: Iterable[str]) -> SyncReport:
-        """Re-read files reported changed (by the watcher, or just written), whatever their mtime says."""
-        with self.backend.exclusive(SYNC_LOCK):
-            changed, removed = [], []
-            with self.backend.reading() as conn:
-                for path in sorted(set(paths)):
-                    if is_post_file(PurePosixPath(path).name) and _is_file_entry(
-                        self.settings.posts_dir / path
-                    ):
-                        changed.append(path)
-                    elif conn.execute("SELECT 1 FROM files WHERE path=?", (path,)).fetchone():
-                        removed.append(path)
-            return self._apply(changed, removed)
+        """Re-read files reported changed (by the watcher, or just written), whatever their mtime says.
+
+        The files are read before this writer takes its turn, since reading and parsing are most
+        of a sync's work and other writers need not wait for them; in its turn, a file is read
+        again only if it changed meanwhile (another writer may have stored the newer bytes)."""
+        report = SyncReport()
+        listed = sorted(set(paths))
+        for start in range(0, len(listed), _BATCH):
+            read = self._read(listed[start : start + _BATCH])
+            with self.backend.exclusive(SYNC_LOCK):
+                report.include(self._store_read([self._still_current(path, file) for path, file in read]))
+        return report
 
     def publish_due(self) -> int:
         """Make posts whose date has come visible; returns how many."""
@@ -171,41 +171,77 @@ class IndexWriter:
     def _apply(
         self, changed: list[str], removed: list[str], advance: Callable[[int], object] | None = None
     ) -> SyncReport:
+        """Store the changed files and forget the removed ones (the caller holds the writers' turn)."""
         report = SyncReport()
-        root, tz = self.settings.posts_dir, self.settings.timezone
-        removed = list(removed)
         for start in range(0, len(changed), _BATCH):
-            # Parse outside the transaction: readers and other writers wait only for the writes.
-            files = [(path, read_post_file(root, path, tz)) for path in changed[start : start + _BATCH]]
-            removed += [path for path, file in files if file is None]  # deleted since it was listed
-            present = [file for _, file in files if file is not None]
-            try:
-                report.include(self._store_batch(present, one_by_one=False))
-            except StorageError as exc:
-                if exc.fault is not StorageFault.CONSTRAINT:
-                    raise
-                report.include(self._store_batch(present, one_by_one=True))
-            except Exception:  # a file the index cannot take: the batch again, each file on its own
-                report.include(self._store_batch(present, one_by_one=True))
+            read = self._read(changed[start : start + _BATCH])
+            report.include(self._store_read(read))
             if advance is not None:
-                advance(len(files))
-        if removed:
-            with self.backend.transaction() as conn:
-                affected: set[str] = set()
-                for path in removed:
-                    affected |= _categories_of(conn, path)
-                    if conn.execute("DELETE FROM files WHERE path=?", (path,)).rowcount:
-                        report.removed += 1
-                        log.info("%s: removed", path)
+                advance(len(read))
+        report.include(self._remove(removed))
+        return report
+
+    def _read(self, paths: list[str]) -> list[tuple[str, PostFile | None]]:
+        """Each path's file as read now; None where there is no post file (gone, or a folder)."""
+        root, tz = self.settings.posts_dir, self.settings.timezone
+        return [
+            (path, read_post_file(root, path, tz) if _is_post_entry(root, path) else None) for path in paths
+        ]
+
+    def _still_current(self, path: str, file: PostFile | None) -> tuple[str, PostFile | None]:
+        """A file read before the writers' turn, read again if it changed since."""
+        read_stamp = (file.mtime_ns, file.size) if file else None
+        if _stamp(self.settings.posts_dir / path) == read_stamp:
+            return path, file
+        return self._read([path])[0]
+
+    def _store_read(self, read: list[tuple[str, PostFile | None]]) -> SyncReport:
+        """Store files as read, and forget the paths read as gone."""
+        present = [file for _, file in read if file is not None]
+        report = SyncReport()
+        try:
+            report.include(self._store_batch(present, one_by_one=False))
+        except StorageError as exc:
+            if exc.fault is not StorageFault.CONSTRAINT:
+                raise
+            report.include(self._store_batch(present, one_by_one=True))
+        except Exception:  # a file the index cannot take: the batch again, each file on its own
+            report.include(self._store_batch(present, one_by_one=True))
+        report.include(self._remove([path for path, file in read if file is None]))
+        return report
+
+    def _remove(self, paths: list[str]) -> SyncReport:
+        report = SyncReport()
+        if not paths:
+            return report
+        with self.backend.transaction() as conn:
+            affected: set[str] = set()
+            for marks, chunk in _in_chunks(paths):
+                indexed = [
+                    row["path"]
+                    for row in conn.execute(f"SELECT path FROM files WHERE path IN ({marks})", chunk)
+                ]
+                if not indexed:
+                    continue
+                affected |= _categories_of(conn, indexed)
+                conn.execute(f"DELETE FROM files WHERE path IN ({_marks(len(indexed))})", indexed)
+                report.removed += len(indexed)
+                for path in indexed:
+                    log.info("%s: removed", path)
+            if report.removed:
                 self._bump(conn, affected)
         return report
 
     def _store_batch(self, files: list[PostFile], one_by_one: bool) -> SyncReport:
         """Store files in one transaction; ``one_by_one`` puts each in a savepoint of its own."""
         report = SyncReport()
-        store = self._store_or_skip if one_by_one else self._store
+        if not files:
+            return report
         with self.backend.transaction() as conn:
-            touched = [store(conn, file, report) for file in files]
+            if one_by_one:
+                touched = [self._store_or_skip(conn, file, report) for file in files]
+            else:
+                touched = [self._store(conn, files, report)]
             if any(keys is not None for keys in touched):
                 self._bump(conn, set().union(*(keys for keys in touched if keys)))
         return report
@@ -219,7 +255,7 @@ class IndexWriter:
         """
         try:
             with conn.savepoint():
-                return self._store(conn, file, report)
+                return self._store(conn, [file], report)
         except StorageError as exc:
             if exc.fault is not StorageFault.CONSTRAINT:
                 raise
@@ -228,81 +264,115 @@ class IndexWriter:
             log.exception("%s: cannot be indexed", file.path)
             problem = f"cannot be indexed: {type(exc).__name__}: {quoted(str(exc))}"
         with conn.savepoint():
-            return self._store(conn, replace(file, post=None, problem=problem), report)
+            return self._store(conn, [replace(file, post=None, problem=problem)], report)
 
-    def _store(self, conn: Connection, file: PostFile, report: SyncReport) -> set[str] | None:
-        """Write one file's rows; return the feeds it touched, or None when its content is unchanged."""
-        old = conn.execute("SELECT digest FROM files WHERE path=?", (file.path,)).fetchone()
-        if old and old["digest"] == file.digest:
-            # Touched, copied or checked out again: same bytes, so the rows (and rendered HTML) stand.
-            conn.execute(
-                "UPDATE files SET mtime_ns=?, size=? WHERE path=?", (file.mtime_ns, file.size, file.path)
-            )
+    def _store(self, conn: Connection, files: list[PostFile], report: SyncReport) -> set[str] | None:
+        """Write the files' rows, in a few statements for them all (each a round trip to a database
+        server, in the writers' turn); the feeds they touched, or None when no content changed."""
+        stored = {
+            row["path"]: row["digest"]
+            for marks, chunk in _in_chunks([file.path for file in files])
+            for row in conn.execute(f"SELECT path, digest FROM files WHERE path IN ({marks})", chunk)
+        }
+        # Touched, copied or checked out again: same bytes, so the rows (and rendered HTML) stand.
+        same = [file for file in files if stored.get(file.path) == file.digest]
+        conn.executemany(
+            "UPDATE files SET mtime_ns=?, size=? WHERE path=?",
+            [(file.mtime_ns, file.size, file.path) for file in same],
+        )
+        changed = [file for file in files if stored.get(file.path) != file.digest]
+        if not changed:
             return None
-        affected = _categories_of(conn, file.path)
-        conn.execute("DELETE FROM posts WHERE path=?", (file.path,))
-        post = file.post
-        warnings = list(post.warnings) if post else []
-        status = (
-            FileStatus.SKIPPED if post is None else FileStatus.POST if post.published else FileStatus.DRAFT
-        )
-        conn.execute(
-            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, '[]') ON CONFLICT (path) DO UPDATE SET "
+        paths = [file.path for file in changed]
+        affected = _categories_of(conn, paths)
+        conn.execute(f"DELETE FROM posts WHERE path IN ({_marks(len(paths))})", paths)
+        warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
+        published = [file for file in changed if file.post is not None and file.post.published]
+        chosen = self._identities(conn, [file.post for file in published if file.post], warnings)
+        conn.executemany(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
             "mtime_ns=excluded.mtime_ns, size=excluded.size, digest=excluded.digest, "
-            "status=excluded.status, reason=excluded.reason",
-            (file.path, file.mtime_ns, file.size, file.digest, status.value, file.problem),
+            "status=excluded.status, reason=excluded.reason, warnings=excluded.warnings",
+            [
+                (
+                    file.path,
+                    file.mtime_ns,
+                    file.size,
+                    file.digest,
+                    _status(file).value,
+                    file.problem,
+                    json.dumps(warnings[file.path]),
+                )
+                for file in changed
+            ],
         )
-        if post is None:
-            report.skipped.append(Problem(file.path, file.problem or "unreadable"))
-            log.warning("%s: skipped: %s", file.path, file.problem)
-        elif post.published:
-            affected |= self._insert_post(conn, post, file.digest, warnings)
-        conn.execute("UPDATE files SET warnings=? WHERE path=?", (json.dumps(warnings), file.path))
-        for warning in warnings:
-            log.warning("%s: %s", file.path, warning)
-        if old:
-            report.updated += 1
-        else:
-            report.added += 1
+        affected |= self._insert_posts(conn, published, chosen)
+        for file in changed:
+            if file.post is None:
+                report.skipped.append(Problem(file.path, file.problem or "unreadable"))
+                log.warning("%s: skipped: %s", file.path, file.problem)
+            for warning in warnings[file.path]:
+                log.warning("%s: %s", file.path, warning)
+            if file.path in stored:
+                report.updated += 1
+            else:
+                report.added += 1
         return affected
 
-    def _insert_post(self, conn: Connection, post: Post, digest: str, warnings: list[str]) -> set[str]:
-        permalink = _free_permalink(conn, post.path, wanted_permalink(post, self.settings), warnings)
-        entry_id = _free_entry_id(conn, post, warnings)
-        updated = post.updated or post.date
-        visible = int(self.settings.future or post.date.timestamp() <= self.clock())
-        conn.execute(
-            "INSERT INTO posts (path, digest, entry_id, permalink, title, published, published_ts, updated, "
-            "updated_ts, visible, author, description, categories, tags, via, enclosures, source, source_id, "
-            f"source_url, body, body_format) VALUES ({', '.join('?' * 21)})",
-            (
-                post.path,
-                digest,
-                entry_id,
-                permalink,
-                post.title,
-                post.date.isoformat(),
-                post.date.timestamp(),
-                updated.isoformat(),
-                updated.timestamp(),
-                visible,
-                post.author,
-                post.description,
-                json.dumps(post.categories, ensure_ascii=False),
-                json.dumps(post.tags, ensure_ascii=False),
-                find_via(post.body) if post.body_format == "markdown" else None,
-                json.dumps([[e.url, e.type, e.length] for e in post.enclosures]),
-                post.source,
-                post.source_id,
-                post.source_url,
-                post.body,
-                post.body_format,
-            ),
-        )
-        slugs = post.categories or (UNCATEGORIZED,)
-        conn.executemany(
-            "INSERT INTO post_categories VALUES (?, ?, ?, ?, ?, ?)",
-            [
+    def _identities(
+        self, conn: Connection, posts: list[Post], warnings: dict[str, list[str]]
+    ) -> dict[str, tuple[str, str]]:
+        """Each post's (permalink, entry id): what it wants, unless a post stored or earlier in the
+        list holds it (the posts being stored no longer hold anything)."""
+        wanted = {post.path: wanted_permalink(post, self.settings) for post in posts}
+        candidates = {post.path: entry_id_candidates(post) for post in posts}
+        permalink_holders = _holders(conn, "permalink", set(wanted.values()))
+        id_holders = _holders(conn, "entry_id", {id for ids in candidates.values() for id in ids})
+        return {
+            post.path: (
+                _free_permalink(permalink_holders, post.path, wanted[post.path], warnings[post.path]),
+                _free_entry_id(id_holders, post.path, candidates[post.path], warnings[post.path]),
+            )
+            for post in posts
+        }
+
+    def _insert_posts(
+        self, conn: Connection, files: list[PostFile], chosen: dict[str, tuple[str, str]]
+    ) -> set[str]:
+        """The posts' rows and their category rows; the categories they are in."""
+        rows, category_rows = [], []
+        for file in files:
+            post = file.post
+            assert post is not None  # only published posts are inserted
+            permalink, entry_id = chosen[post.path]
+            updated = post.updated or post.date
+            visible = int(self.settings.future or post.date.timestamp() <= self.clock())
+            rows.append(
+                (
+                    post.path,
+                    file.digest,
+                    entry_id,
+                    permalink,
+                    post.title,
+                    post.date.isoformat(),
+                    post.date.timestamp(),
+                    updated.isoformat(),
+                    updated.timestamp(),
+                    visible,
+                    post.author,
+                    post.description,
+                    json.dumps(post.categories, ensure_ascii=False),
+                    json.dumps(post.tags, ensure_ascii=False),
+                    find_via(post.body) if post.body_format == "markdown" else None,
+                    json.dumps([[e.url, e.type, e.length] for e in post.enclosures]),
+                    post.source,
+                    post.source_id,
+                    post.source_url,
+                    post.body,
+                    post.body_format,
+                )
+            )
+            category_rows += [
                 (
                     slug,
                     post.path,
@@ -311,10 +381,16 @@ class IndexWriter:
                     visible,
                     paired_tag(post, position),
                 )
-                for position, slug in enumerate(slugs)
-            ],
+                for position, slug in enumerate(post.categories or (UNCATEGORIZED,))
+            ]
+        conn.executemany(
+            "INSERT INTO posts (path, digest, entry_id, permalink, title, published, published_ts, updated, "
+            "updated_ts, visible, author, description, categories, tags, via, enclosures, source, source_id, "
+            f"source_url, body, body_format) VALUES ({_marks(21)})",
+            rows,
         )
-        return set(slugs)
+        conn.executemany("INSERT INTO post_categories VALUES (?, ?, ?, ?, ?, ?)", category_rows)
+        return {row[0] for row in category_rows}
 
     def _bump(self, conn: Connection, keys: set[str]) -> None:
         current = conn.execute("SELECT version FROM versions WHERE key=?", (SITE,)).fetchone()["version"]
@@ -369,27 +445,77 @@ class IndexWriter:
         return float(row["newest"]) if row["newest"] is not None else None
 
 
-def _free_permalink(conn: Connection, path: str, wanted: str, warnings: list[str]) -> str:
-    holder = conn.execute("SELECT path FROM posts WHERE permalink=?", (wanted,)).fetchone()
-    if not holder:
-        return wanted
-    variant = permalink_variant(wanted, path)
-    warnings.append(f"permalink {wanted} is taken by {holder['path']}; this post is at {variant}")
-    return variant
+def _free_permalink(holders: dict[str, str], path: str, wanted: str, warnings: list[str]) -> str:
+    """`wanted`, or the post's variant of it when another post holds it; the one chosen is held."""
+    holder = holders.get(wanted)
+    chosen = wanted if holder is None else permalink_variant(wanted, path)
+    if holder is not None:
+        warnings.append(f"permalink {wanted} is taken by {holder}; this post is at {chosen}")
+    holders[chosen] = path
+    return chosen
 
 
-def _free_entry_id(conn: Connection, post: Post, warnings: list[str]) -> str:
-    """The first of the post's id candidates that no other post holds."""
-    for candidate in entry_id_candidates(post):
-        holder = conn.execute("SELECT path FROM posts WHERE entry_id=?", (candidate,)).fetchone()
-        if not holder:
+def _free_entry_id(holders: dict[str, str], path: str, candidates: list[str], warnings: list[str]) -> str:
+    """The first of the post's id candidates that no other post holds; the one chosen is held."""
+    for candidate in candidates:
+        holder = holders.get(candidate)
+        if holder is None:
+            holders[candidate] = path
             return candidate
-        warnings.append(f"entry id {candidate} is taken by {holder['path']}")
-    raise AssertionError(f"{post.path}: no free entry id")  # the path-derived id is unique per path
+        warnings.append(f"entry id {candidate} is taken by {holder}")
+    raise AssertionError(f"{path}: no free entry id")  # the path-derived id is unique per path
 
 
-def _categories_of(conn: Connection, path: str) -> set[str]:
-    return {row["slug"] for row in conn.execute("SELECT slug FROM post_categories WHERE path=?", (path,))}
+def _holders(conn: Connection, column: str, values: set[str]) -> dict[str, str]:
+    """Which stored post holds each of these permalinks or entry ids (`column`)."""
+    return {
+        row["held"]: row["path"]
+        for marks, chunk in _in_chunks(sorted(values))
+        for row in conn.execute(
+            f"SELECT {column} AS held, path FROM posts WHERE {column} IN ({marks})", chunk
+        )
+    }
+
+
+def _categories_of(conn: Connection, paths: list[str]) -> set[str]:
+    return {
+        row["slug"]
+        for marks, chunk in _in_chunks(paths)
+        for row in conn.execute(f"SELECT DISTINCT slug FROM post_categories WHERE path IN ({marks})", chunk)
+    }
+
+
+def _status(file: PostFile) -> FileStatus:
+    if file.post is None:
+        return FileStatus.SKIPPED
+    return FileStatus.POST if file.post.published else FileStatus.DRAFT
+
+
+def _marks(count: int) -> str:
+    """`count` parameters of a statement."""
+    return ", ".join("?" * count)
+
+
+def _in_chunks(values: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """The values in lists short enough for one `IN (...)` on every backend (older SQLite builds
+    take 999 parameters), each with its parameter marks."""
+    for start in range(0, len(values), _BATCH):
+        chunk = values[start : start + _BATCH]
+        yield _marks(len(chunk)), chunk
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime_ns, size) of what a read of `path` would read, None if nothing is there."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+def _is_post_entry(root: Path, path: str) -> bool:
+    """Whether `path` names a post file there as something else than a folder."""
+    return is_post_file(PurePosixPath(path).name) and _is_file_entry(root / path)
 
 
 def _is_file_entry(path: Path) -> bool:
