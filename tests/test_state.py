@@ -10,6 +10,7 @@ import pytest
 
 from feedhub.aggregator.state import STATE_SCHEMA, Outcome, PollResult, SeenEntry, StateStore
 from feedhub.errors import StorageError, StorageFault
+from feedhub.index.identity import EntryKey
 from feedhub.storage import STATE_FILE, open_storage
 from feedhub.storage.postgres import PostgresBackend
 from feedhub.storage.sqlite import SqliteBackend
@@ -54,7 +55,7 @@ def test_an_older_state_file_is_migrated_with_everything_it_held(tmp_path: Path,
         None,
     )
     assert source.result is PollResult.NOT_MODIFIED
-    assert state.find_seen("up", "id-1", None, "A") is not None
+    assert "id-1" in state.find_seen("up", [EntryKey("id-1", None, "A")])
     assert state.lease("up", "poller-1", 100.0, 30) is None  # the columns the migration added work
     with sqlite3.connect(tmp_path / STATE_FILE) as conn:
         assert conn.execute("SELECT version FROM schema_versions WHERE part='aggregator'").fetchone() == (3,)
@@ -117,7 +118,7 @@ def test_an_upstream_entry_is_claimed_once_whatever_the_race(site: SiteFolder) -
         record = SeenEntry(
             "up", "entry-1", "https://up.example/1", "One", f"2026-12-0{number}-x.md", None, 1.0
         )
-        claimed.append(StateStore(state.backend).claim(record))
+        claimed.append(StateStore(state.backend).claim([record])[record.identity])
 
     racers = [threading.Thread(target=claim, args=(number,)) for number in range(1, 9)]
     for racer in racers:

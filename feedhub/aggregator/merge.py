@@ -18,10 +18,11 @@ from datetime import datetime
 
 from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, identities, own_date
 from feedhub.aggregator.sources import Source
-from feedhub.aggregator.state import PollResult, SeenEntry, StateStore
+from feedhub.aggregator.state import PollResult, Seen, SeenEntry, StateStore
 from feedhub.config import Config
 from feedhub.dates import format_date
 from feedhub.i18n import labels
+from feedhub.index.identity import EntryKey
 from feedhub.index.write import IndexWriter
 from feedhub.posts import format_post, fsync_folder, read_post_file, write_atomically
 from feedhub.urls import SiteUrls
@@ -99,8 +100,16 @@ class Merger:
                 for candidate in held_back:
                     batch.seen.append(self._record(source, candidate, None, now))  # seen, and never merged
                 counts.held_back = len(held_back)
+            planned = [
+                self._record(source, candidate, _planned_path(self.config, source, candidate), now)
+                for candidate in new
+            ]
+            claimed = self.state.claim(planned)
             for candidate in reversed(new):  # oldest first, so the files appear in order
-                counts.new += self._write_new(source, feed, candidate, now, batch)
+                path = claimed.get(candidate.identity)
+                if path is not None:  # else another poller saw it first and held it back
+                    self._write_new(source, feed, candidate, path, now, batch)
+                    counts.new += 1
         finally:
             self._record_batch(batch)
         return counts
@@ -114,7 +123,7 @@ class Merger:
         batch: _Batch,
     ) -> list[tuple[int, _Candidate]]:
         """Update what was merged before; the new entries, each with its rank among the accepted ones."""
-        new: list[tuple[int, _Candidate]] = []
+        accepted: list[_Candidate] = []
         handled: set[str] = set()
         for candidate in candidates[: source.max_entries]:
             if candidate.identity in handled:
@@ -123,13 +132,22 @@ class Merger:
             if source.filters and not source.accepts(candidate.entry.text):
                 counts.filtered += 1
                 continue
-            outcome = self._merge_known(source, feed, candidate, batch)
+            accepted.append(candidate)
+        seen = self.state.find_seen(source.id, [_key(candidate) for candidate in accepted])
+        unseen = [_key(candidate) for candidate in accepted if candidate.identity not in seen]
+        # Forgotten state: the posts' front matter still says what was merged.
+        posted = self.index.find_source_posts(source.id, unseen) if unseen else {}
+        new: list[tuple[int, _Candidate]] = []
+        for rank, candidate in enumerate(accepted):
+            outcome = self._merge_known(
+                source, feed, candidate, seen.get(candidate.identity), posted.get(candidate.identity), batch
+            )
             if outcome is PollResult.UPDATED:
                 counts.updated += 1
             elif outcome is PollResult.UNCHANGED:
                 counts.unchanged += 1
             else:
-                new.append((len(handled) - counts.filtered - 1, candidate))
+                new.append((rank, candidate))
         return new
 
     def _record_batch(self, batch: _Batch) -> None:
@@ -162,12 +180,18 @@ class Merger:
         return merged, held_back
 
     def _merge_known(
-        self, source: Source, feed: ParsedFeed, candidate: _Candidate, batch: _Batch
+        self,
+        source: Source,
+        feed: ParsedFeed,
+        candidate: _Candidate,
+        seen: Seen | None,
+        posted: str | None,
+        batch: _Batch,
     ) -> PollResult | None:
         """UPDATED or UNCHANGED for an entry merged before (its post rewritten if it changed);
-        None for a new one."""
+        None for a new one. `seen`: what the state recorded of it; `posted`: the path of the post
+        the source made of it, as its front matter says (looked up when the state has nothing)."""
         entry = candidate.entry
-        seen = self.state.find_seen(source.id, candidate.identity, entry.link, entry.title)
         if seen is not None and seen.path is not None and seen.digest is None:
             # Claimed by a poll that stopped before recording it: written then, or written now.
             if not self._written_by(source, candidate, seen.path):
@@ -176,11 +200,9 @@ class Merger:
             batch.written.append(seen.path)  # indexed, in case the poll stopped before that too
             return PollResult.UNCHANGED
         if seen is None:
-            # Forgotten state: the posts' front matter still says what was merged.
-            path = self.index.find_source_post(source.id, candidate.identity, entry.link, entry.title)
-            if path is None:
+            if posted is None:
                 return None
-            batch.seen.append(self._record(source, candidate, path, self.clock()))
+            batch.seen.append(self._record(source, candidate, posted, self.clock()))
             return PollResult.UNCHANGED
         if seen.digest == entry.digest or seen.path is None:
             if seen.identity != candidate.identity:  # the same entry under a new id
@@ -207,19 +229,14 @@ class Merger:
         return post is not None and post.source == source.id and post.source_id == candidate.identity
 
     def _write_new(
-        self, source: Source, feed: ParsedFeed, candidate: _Candidate, now: float, batch: _Batch
-    ) -> bool:
+        self, source: Source, feed: ParsedFeed, candidate: _Candidate, path: str, now: float, batch: _Batch
+    ) -> None:
+        """Write a new entry's post at the path claimed for it."""
         date = candidate.date.astimezone(self.config.timezone)
-        short = hashlib.sha1(f"{source.id}\x00{candidate.identity}".encode()).hexdigest()[:10]
-        planned = f"{format_date(date)[:10]}-{short}.md"  # strftime writes year 1 as "1"
-        path = self.state.claim(self._record(source, candidate, planned, now))
-        if path is None:
-            return False  # another poller saw it first and held it back
         write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
         batch.written.append(path)
         batch.seen.append(self._record(source, candidate, path, now))
         log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
-        return True
 
     @staticmethod
     def _record(
@@ -304,6 +321,17 @@ class Merger:
             or feed.title
             or source.category
         )
+
+
+def _planned_path(config: Config, source: Source, candidate: _Candidate) -> str:
+    """The file a new entry becomes: its date in the site's zone and a hash of its identity."""
+    date = candidate.date.astimezone(config.timezone)
+    short = hashlib.sha1(f"{source.id}\x00{candidate.identity}".encode()).hexdigest()[:10]
+    return f"{format_date(date)[:10]}-{short}.md"  # strftime writes year 1 as "1"
+
+
+def _key(candidate: _Candidate) -> EntryKey:
+    return EntryKey(candidate.identity, candidate.entry.link, candidate.entry.title)
 
 
 def _one_line(fragment: str) -> str:

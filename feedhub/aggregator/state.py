@@ -11,12 +11,13 @@ tables are migrated, never dropped. Sources are leased to one poller at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
-from feedhub.storage.base import Backend, Connection, Row
+from feedhub.index.identity import EntryKey, find_entries
+from feedhub.storage.base import Backend, Connection, Row, in_chunks
 from feedhub.storage.schema import Schema, migrate
 
 _TABLES = """
@@ -352,35 +353,55 @@ class StateStore:
 
     # ---- entries ----------------------------------------------------------------------
 
-    def find_seen(self, source_id: str, identity: str, link: str | None, title: str) -> Seen | None:
-        """An entry seen before: by identity, or by link and title (an entry whose id changed)."""
+    def find_seen(self, source_id: str, keys: Sequence[EntryKey]) -> dict[str, Seen]:
+        """The entries seen before among these, by the identity asked for."""
+        columns = "SELECT identity, link, title, path, digest, first_seen FROM seen WHERE source=? AND"
         with self.backend.reading() as conn:
-            row = conn.execute(
-                "SELECT identity, path, digest, first_seen FROM seen WHERE source=? AND identity=?",
-                (source_id, identity),
-            ).fetchone()
-            if row is None and link:
-                row = conn.execute(
-                    "SELECT identity, path, digest, first_seen FROM seen "
-                    "WHERE source=? AND link=? AND title=?",
-                    (source_id, link, title),
-                ).fetchone()
-        return Seen(row["identity"], row["path"], row["digest"], row["first_seen"]) if row else None
 
-    def claim(self, record: SeenEntry) -> str | None:
-        """The file a new upstream entry becomes: the one in `record`, unless another poller claimed
-        the entry first (then that one's; None if it chose not to merge it). The primary key decides,
-        not a check before the insert, so an entry becomes one post whatever the race; the claim has
-        no digest until `remember` records what was written."""
-        with self.backend.transaction() as conn:
-            conn.execute(
-                "INSERT INTO seen VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (source, identity) DO NOTHING",
-                (record.source, record.identity, record.link, record.title, record.path, record.first_seen),
+            def rows(column: str, values: list[str]) -> list[Row]:
+                return [
+                    row
+                    for params, chunk in in_chunks(values)
+                    for row in conn.execute(f"{columns} {column} IN ({params})", (source_id, *chunk))
+                ]
+
+            return find_entries(
+                keys,
+                lambda identities: {row["identity"]: _seen(row) for row in rows("identity", identities)},
+                lambda links: {(row["link"], row["title"]): _seen(row) for row in rows("link", links)},
             )
-            row = conn.execute(
-                "SELECT path FROM seen WHERE source=? AND identity=?", (record.source, record.identity)
-            ).fetchone()
-        return str(row["path"]) if row["path"] else None
+
+    def claim(self, records: Sequence[SeenEntry]) -> dict[str, str | None]:
+        """The file each new upstream entry becomes (by identity): the one in its record, unless
+        another poller claimed the entry first (then that one's; None if it chose not to merge
+        it). The primary key decides, not a check before the insert, so an entry becomes one post
+        whatever the race; a claim has no digest until `remember` records what was written."""
+        if not records:
+            return {}
+        source_id = records[0].source
+        with self.backend.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO seen VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (source, identity) DO NOTHING",
+                [
+                    (
+                        record.source,
+                        record.identity,
+                        record.link,
+                        record.title,
+                        record.path,
+                        record.first_seen,
+                    )
+                    for record in records
+                ],
+            )
+            return {
+                row["identity"]: row["path"]
+                for params, chunk in in_chunks([record.identity for record in records])
+                for row in conn.execute(
+                    f"SELECT identity, path FROM seen WHERE source=? AND identity IN ({params})",
+                    (source_id, *chunk),
+                )
+            }
 
     def remember(self, records: list[SeenEntry]) -> None:
         """Record entries as seen, in one transaction (under a new identity when the id changed)."""
@@ -397,6 +418,10 @@ class StateStore:
                 "link=excluded.link, title=excluded.title, path=excluded.path, digest=excluded.digest",
                 [record[:7] for record in records],
             )
+
+
+def _seen(row: Row) -> Seen:
+    return Seen(row["identity"], row["path"], row["digest"], row["first_seen"])
 
 
 def _source_state(row: Row) -> SourceState:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
+from typing import NamedTuple, TypeVar
 
 from feedhub.index.schema import IndexSettings
 from feedhub.posts import Post
@@ -49,3 +51,33 @@ def paired_tag(post: Post, position: int) -> str | None:
     if len(post.categories) <= 1 and post.tags:
         return post.tags[0]
     return None
+
+
+class EntryKey(NamedTuple):
+    """What an upstream entry is known by: its identity, and its link and title."""
+
+    identity: str
+    link: str | None
+    title: str
+
+
+Found = TypeVar("Found")
+
+
+def find_entries(
+    keys: Sequence[EntryKey],
+    by_identity: Callable[[list[str]], dict[str, Found]],
+    by_link: Callable[[list[str]], dict[tuple[str, str], Found]],
+) -> dict[str, Found]:
+    """What was recorded of each entry (by the identity asked for): found by its identity, or by
+    its link and title (an entry whose id changed upstream). The lookups take lists of values,
+    so a feed's entries are looked up in two queries, not two per entry."""
+    found = by_identity(sorted({key.identity for key in keys}))
+    rest = [key for key in keys if key.identity not in found and key.link]
+    if rest:
+        linked = by_link(sorted({key.link for key in rest if key.link}))
+        for key in rest:
+            hit = linked.get((key.link or "", key.title))
+            if hit is not None:
+                found[key.identity] = hit
+    return found

@@ -14,19 +14,26 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from feedhub.config import Config
 from feedhub.errors import FeedhubError, StorageError, StorageFault
-from feedhub.index.identity import entry_id_candidates, paired_tag, permalink_variant, wanted_permalink
+from feedhub.index.identity import (
+    EntryKey,
+    entry_id_candidates,
+    find_entries,
+    paired_tag,
+    permalink_variant,
+    wanted_permalink,
+)
 from feedhub.index.model import FileStatus, Problem, SyncReport
 from feedhub.index.schema import CHANGES_CHANNEL, INDEX_SCHEMA, SITE, IndexSettings
 from feedhub.posts import Post, PostFile, is_post_file, read_post_file
 from feedhub.render import find_via
 from feedhub.storage import open_storage
-from feedhub.storage.base import Backend, Connection, Leadership
+from feedhub.storage.base import Backend, Connection, Leadership, Row, in_chunks, marks
 from feedhub.storage.schema import migrate
 from feedhub.text import quoted
 from feedhub.urls import UNCATEGORIZED
@@ -216,15 +223,15 @@ class IndexWriter:
             return report
         with self.backend.transaction() as conn:
             affected: set[str] = set()
-            for marks, chunk in _in_chunks(paths):
+            for params, chunk in in_chunks(paths):
                 indexed = [
                     row["path"]
-                    for row in conn.execute(f"SELECT path FROM files WHERE path IN ({marks})", chunk)
+                    for row in conn.execute(f"SELECT path FROM files WHERE path IN ({params})", chunk)
                 ]
                 if not indexed:
                     continue
                 affected |= _categories_of(conn, indexed)
-                conn.execute(f"DELETE FROM files WHERE path IN ({_marks(len(indexed))})", indexed)
+                conn.execute(f"DELETE FROM files WHERE path IN ({marks(len(indexed))})", indexed)
                 report.removed += len(indexed)
                 for path in indexed:
                     log.info("%s: removed", path)
@@ -271,8 +278,8 @@ class IndexWriter:
         server, in the writers' turn); the feeds they touched, or None when no content changed."""
         stored = {
             row["path"]: row["digest"]
-            for marks, chunk in _in_chunks([file.path for file in files])
-            for row in conn.execute(f"SELECT path, digest FROM files WHERE path IN ({marks})", chunk)
+            for params, chunk in in_chunks([file.path for file in files])
+            for row in conn.execute(f"SELECT path, digest FROM files WHERE path IN ({params})", chunk)
         }
         # Touched, copied or checked out again: same bytes, so the rows (and rendered HTML) stand.
         same = [file for file in files if stored.get(file.path) == file.digest]
@@ -285,7 +292,7 @@ class IndexWriter:
             return None
         paths = [file.path for file in changed]
         affected = _categories_of(conn, paths)
-        conn.execute(f"DELETE FROM posts WHERE path IN ({_marks(len(paths))})", paths)
+        conn.execute(f"DELETE FROM posts WHERE path IN ({marks(len(paths))})", paths)
         warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
         published = [file for file in changed if file.post is not None and file.post.published]
         chosen = self._identities(conn, [file.post for file in published if file.post], warnings)
@@ -386,7 +393,7 @@ class IndexWriter:
         conn.executemany(
             "INSERT INTO posts (path, digest, entry_id, permalink, title, published, published_ts, updated, "
             "updated_ts, visible, author, description, categories, tags, via, enclosures, source, source_id, "
-            f"source_url, body, body_format) VALUES ({_marks(21)})",
+            f"source_url, body, body_format) VALUES ({marks(21)})",
             rows,
         )
         conn.executemany("INSERT INTO post_categories VALUES (?, ?, ?, ?, ?, ?)", category_rows)
@@ -423,18 +430,25 @@ class IndexWriter:
 
     # ---- what the merge step asks -------------------------------------------------------
 
-    def find_source_post(self, source: str, source_id: str, link: str | None, title: str) -> str | None:
-        """The post a source already made of an upstream entry: by its identity, or by link and title."""
+    def find_source_posts(self, source: str, keys: Sequence[EntryKey]) -> dict[str, str]:
+        """The posts a source already made of these upstream entries (their paths, by identity)."""
+        columns = "SELECT path, source_id, source_url, title FROM posts WHERE source=? AND"
         with self.backend.reading() as conn:
-            row = conn.execute(
-                "SELECT path FROM posts WHERE source=? AND source_id=?", (source, source_id)
-            ).fetchone()
-            if row is None and link:
-                row = conn.execute(
-                    "SELECT path FROM posts WHERE source=? AND source_url=? AND title=?",
-                    (source, link, title),
-                ).fetchone()
-        return row["path"] if row else None
+
+            def rows(column: str, values: list[str]) -> list[Row]:
+                return [
+                    row
+                    for params, chunk in in_chunks(values)
+                    for row in conn.execute(f"{columns} {column} IN ({params})", (source, *chunk))
+                ]
+
+            return find_entries(
+                keys,
+                lambda ids: {row["source_id"]: row["path"] for row in rows("source_id", ids)},
+                lambda links: {
+                    (row["source_url"], row["title"]): row["path"] for row in rows("source_url", links)
+                },
+            )
 
     def newest_source_post(self, source: str) -> float | None:
         """When the newest post of a source was published (a timestamp), or None if it has none."""
@@ -470,9 +484,9 @@ def _holders(conn: Connection, column: str, values: set[str]) -> dict[str, str]:
     """Which stored post holds each of these permalinks or entry ids (`column`)."""
     return {
         row["held"]: row["path"]
-        for marks, chunk in _in_chunks(sorted(values))
+        for params, chunk in in_chunks(sorted(values))
         for row in conn.execute(
-            f"SELECT {column} AS held, path FROM posts WHERE {column} IN ({marks})", chunk
+            f"SELECT {column} AS held, path FROM posts WHERE {column} IN ({params})", chunk
         )
     }
 
@@ -480,8 +494,8 @@ def _holders(conn: Connection, column: str, values: set[str]) -> dict[str, str]:
 def _categories_of(conn: Connection, paths: list[str]) -> set[str]:
     return {
         row["slug"]
-        for marks, chunk in _in_chunks(paths)
-        for row in conn.execute(f"SELECT DISTINCT slug FROM post_categories WHERE path IN ({marks})", chunk)
+        for params, chunk in in_chunks(paths)
+        for row in conn.execute(f"SELECT DISTINCT slug FROM post_categories WHERE path IN ({params})", chunk)
     }
 
 
@@ -489,19 +503,6 @@ def _status(file: PostFile) -> FileStatus:
     if file.post is None:
         return FileStatus.SKIPPED
     return FileStatus.POST if file.post.published else FileStatus.DRAFT
-
-
-def _marks(count: int) -> str:
-    """`count` parameters of a statement."""
-    return ", ".join("?" * count)
-
-
-def _in_chunks(values: list[str]) -> Iterator[tuple[str, list[str]]]:
-    """The values in lists short enough for one `IN (...)` on every backend (older SQLite builds
-    take 999 parameters), each with its parameter marks."""
-    for start in range(0, len(values), _BATCH):
-        chunk = values[start : start + _BATCH]
-        yield _marks(len(chunk)), chunk
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

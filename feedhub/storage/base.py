@@ -40,6 +40,22 @@ class Result(Protocol):
 Params = Sequence[object]
 
 
+# Values per `IN (...)` list: older SQLite builds take 999 parameters a statement.
+IN_LIST_LENGTH = 500
+
+
+def marks(count: int) -> str:
+    """`count` parameters of a statement."""
+    return ", ".join("?" * count)
+
+
+def in_chunks(values: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+    """The values in lists short enough for one `IN (...)` on every backend, each with its marks."""
+    for start in range(0, len(values), IN_LIST_LENGTH):
+        chunk = list(values[start : start + IN_LIST_LENGTH])
+        yield marks(len(chunk)), chunk
+
+
 class Connection:
     """One database connection as the storage parts use it: driver errors come out as StorageError."""
 
