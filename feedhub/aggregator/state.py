@@ -17,7 +17,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from feedhub.index.identity import EntryKey, find_entries
-from feedhub.storage.base import Backend, Connection, Row, in_chunks
+from feedhub.storage.base import Backend, Connection, Row
 from feedhub.storage.schema import Schema, migrate
 
 _TABLES = """
@@ -357,18 +357,16 @@ class StateStore:
         """The entries seen before among these, by the identity asked for."""
         columns = "SELECT identity, link, title, path, digest, first_seen FROM seen WHERE source=? AND"
         with self.backend.reading() as conn:
-
-            def rows(column: str, values: list[str]) -> list[Row]:
-                return [
-                    row
-                    for params, chunk in in_chunks(values)
-                    for row in conn.execute(f"{columns} {column} IN ({params})", (source_id, *chunk))
-                ]
-
             return find_entries(
                 keys,
-                lambda identities: {row["identity"]: _seen(row) for row in rows("identity", identities)},
-                lambda links: {(row["link"], row["title"]): _seen(row) for row in rows("link", links)},
+                lambda identities: {
+                    row["identity"]: _seen(row)
+                    for row in conn.select_in(f"{columns} identity IN ({{}})", identities, (source_id,))
+                },
+                lambda links: {
+                    (row["link"], row["title"]): _seen(row)
+                    for row in conn.select_in(f"{columns} link IN ({{}})", links, (source_id,))
+                },
             )
 
     def claim(self, records: Sequence[SeenEntry]) -> dict[str, str | None]:
@@ -394,14 +392,12 @@ class StateStore:
                     for record in records
                 ],
             )
-            return {
-                row["identity"]: row["path"]
-                for params, chunk in in_chunks([record.identity for record in records])
-                for row in conn.execute(
-                    f"SELECT identity, path FROM seen WHERE source=? AND identity IN ({params})",
-                    (source_id, *chunk),
-                )
-            }
+            claimed = conn.select_in(
+                "SELECT identity, path FROM seen WHERE source=? AND identity IN ({})",
+                [record.identity for record in records],
+                (source_id,),
+            )
+            return {row["identity"]: row["path"] for row in claimed}
 
     def remember(self, records: list[SeenEntry]) -> None:
         """Record entries as seen, in one transaction (under a new identity when the id changed)."""

@@ -33,7 +33,7 @@ from feedhub.index.schema import CHANGES_CHANNEL, INDEX_SCHEMA, SITE, IndexSetti
 from feedhub.posts import Post, PostFile, is_post_file, read_post_file
 from feedhub.render import find_via
 from feedhub.storage import open_storage
-from feedhub.storage.base import Backend, Connection, Leadership, Row, in_chunks, marks
+from feedhub.storage.base import Backend, Connection, Leadership, in_chunks, marks
 from feedhub.storage.schema import migrate
 from feedhub.text import quoted
 from feedhub.urls import UNCATEGORIZED
@@ -222,21 +222,18 @@ class IndexWriter:
         if not paths:
             return report
         with self.backend.transaction() as conn:
-            affected: set[str] = set()
-            for params, chunk in in_chunks(paths):
-                indexed = [
-                    row["path"]
-                    for row in conn.execute(f"SELECT path FROM files WHERE path IN ({params})", chunk)
-                ]
-                if not indexed:
-                    continue
-                affected |= _categories_of(conn, indexed)
-                conn.execute(f"DELETE FROM files WHERE path IN ({marks(len(indexed))})", indexed)
-                report.removed += len(indexed)
-                for path in indexed:
-                    log.info("%s: removed", path)
-            if report.removed:
-                self._bump(conn, affected)
+            indexed = [
+                row["path"] for row in conn.select_in("SELECT path FROM files WHERE path IN ({})", paths)
+            ]
+            if not indexed:
+                return report
+            affected = _categories_of(conn, indexed)
+            for listed, chunk in in_chunks(indexed):
+                conn.execute(f"DELETE FROM files WHERE path IN ({listed})", chunk)
+            for path in indexed:
+                log.info("%s: removed", path)
+            report.removed = len(indexed)
+            self._bump(conn, affected)
         return report
 
     def _store_batch(self, files: list[PostFile], one_by_one: bool) -> SyncReport:
@@ -278,8 +275,9 @@ class IndexWriter:
         server, in the writers' turn); the feeds they touched, or None when no content changed."""
         stored = {
             row["path"]: row["digest"]
-            for params, chunk in in_chunks([file.path for file in files])
-            for row in conn.execute(f"SELECT path, digest FROM files WHERE path IN ({params})", chunk)
+            for row in conn.select_in(
+                "SELECT path, digest FROM files WHERE path IN ({})", [file.path for file in files]
+            )
         }
         # Touched, copied or checked out again: same bytes, so the rows (and rendered HTML) stand.
         same = [file for file in files if stored.get(file.path) == file.digest]
@@ -292,7 +290,8 @@ class IndexWriter:
             return None
         paths = [file.path for file in changed]
         affected = _categories_of(conn, paths)
-        conn.execute(f"DELETE FROM posts WHERE path IN ({marks(len(paths))})", paths)
+        for listed, chunk in in_chunks(paths):
+            conn.execute(f"DELETE FROM posts WHERE path IN ({listed})", chunk)
         warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
         published = [file for file in changed if file.post is not None and file.post.published]
         chosen = self._identities(conn, [file.post for file in published if file.post], warnings)
@@ -434,19 +433,15 @@ class IndexWriter:
         """The posts a source already made of these upstream entries (their paths, by identity)."""
         columns = "SELECT path, source_id, source_url, title FROM posts WHERE source=? AND"
         with self.backend.reading() as conn:
-
-            def rows(column: str, values: list[str]) -> list[Row]:
-                return [
-                    row
-                    for params, chunk in in_chunks(values)
-                    for row in conn.execute(f"{columns} {column} IN ({params})", (source, *chunk))
-                ]
-
             return find_entries(
                 keys,
-                lambda ids: {row["source_id"]: row["path"] for row in rows("source_id", ids)},
+                lambda ids: {
+                    row["source_id"]: row["path"]
+                    for row in conn.select_in(f"{columns} source_id IN ({{}})", ids, (source,))
+                },
                 lambda links: {
-                    (row["source_url"], row["title"]): row["path"] for row in rows("source_url", links)
+                    (row["source_url"], row["title"]): row["path"]
+                    for row in conn.select_in(f"{columns} source_url IN ({{}})", links, (source,))
                 },
             )
 
@@ -482,20 +477,16 @@ def _free_entry_id(holders: dict[str, str], path: str, candidates: list[str], wa
 
 def _holders(conn: Connection, column: str, values: set[str]) -> dict[str, str]:
     """Which stored post holds each of these permalinks or entry ids (`column`)."""
-    return {
-        row["held"]: row["path"]
-        for params, chunk in in_chunks(sorted(values))
-        for row in conn.execute(
-            f"SELECT {column} AS held, path FROM posts WHERE {column} IN ({params})", chunk
-        )
-    }
+    rows = conn.select_in(
+        f"SELECT {column} AS held, path FROM posts WHERE {column} IN ({{}})", sorted(values)
+    )
+    return {row["held"]: row["path"] for row in rows}
 
 
 def _categories_of(conn: Connection, paths: list[str]) -> set[str]:
     return {
         row["slug"]
-        for params, chunk in in_chunks(paths)
-        for row in conn.execute(f"SELECT DISTINCT slug FROM post_categories WHERE path IN ({params})", chunk)
+        for row in conn.select_in("SELECT DISTINCT slug FROM post_categories WHERE path IN ({})", paths)
     }
 
 

@@ -87,6 +87,15 @@ class Connection:
         except self._driver_errors as exc:
             raise self._fail(exc) from exc
 
+    def select_in(self, sql: str, values: Sequence[str], params: Params = ()) -> list[Any]:
+        """The rows of a query ending in ``IN ({})`` for these values, however many: run once per
+        list short enough for every backend, with `params` before the values each time."""
+        return [
+            row
+            for listed, chunk in in_chunks(values)
+            for row in self.execute(sql.format(listed), (*params, *chunk))
+        ]
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested transaction: what fails inside it is undone without undoing the rest."""
