@@ -212,6 +212,21 @@ def test_polling_slows_while_pushed_and_returns_when_the_lease_lapses(
     assert status["sources"][0]["push"].startswith("push failed: ")
 
 
+def test_a_lease_that_lapses_is_told_even_when_no_round_saw_it_pushing(
+    subscribing: Subscribing, hub: Hub
+) -> None:
+    # the hub verifies while a round runs (after its read), a poll then sees the source pushed and
+    # sets the long safety interval: the round that finds the lease ended must still say so
+    subscribing.poll()
+    subscribing.subscriber.tick()  # the request; the hub verifies on its own thread
+    assert wait_for(lambda: subscribing.state() is PushState.SUBSCRIBED)
+    subscribing.poll()
+    hub.answer_status = 500
+    subscribing.clock.now += hub.lease_seconds + 1
+    subscribing.subscriber.tick()
+    assert subscribing.stopped == ["up"]
+
+
 def test_a_denial_is_shown(subscribing: Subscribing, hub: Hub) -> None:
     subscribed(subscribing)
     (callback,) = hub.verified

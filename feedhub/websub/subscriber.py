@@ -19,7 +19,7 @@ from feedhub.errors import StorageError
 from feedhub.websub.callback import CALLBACK_PREFIX
 from feedhub.websub.callbacks import CallbackClient
 from feedhub.websub.discovery import discover, unreachable_reason
-from feedhub.websub.push_store import Pushed, PushStore, UpstreamSubscription
+from feedhub.websub.push_store import Pushed, PushState, PushStore, UpstreamSubscription
 from feedhub.websub.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,13 @@ class UpstreamSubscriber:
         due = [found for found in subscriptions.values() if found.request_due(now)]
         for subscription in sorted(due, key=lambda found: found.next_request or now):
             self._request(subscription)
+        # subscribed in this read (a lease just ended too): a poll may have seen it pushed, though
+        # no earlier round did (verified while that round ran)
+        subscribed = {
+            source for source, found in subscriptions.items() if found.state is PushState.SUBSCRIBED
+        }
         pushing = {source for source, found in subscriptions.items() if found.pushing(now)}
-        for source in self._pushing - pushing:  # lapsed, failed, denied, or forgotten
+        for source in (self._pushing | subscribed) - pushing:  # lapsed, failed, denied, or forgotten
             self.push_stopped(source)
         self._pushing = pushing
         for pushed in self.store.inbox(_INBOX_BATCH):
