@@ -26,6 +26,8 @@ def corpus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServePro
         language="zh-CN",
         posts_dir=str(posts),
         feed_entries=50,
+        # the built-in hub's link and two outside hubs': every feed carries them for the checkers
+        websub={"hubs": ["https://pubsubhubbub.appspot.com/", "https://websub.example/hub"]},
     )
     server = ServeProcess(config, folder.root / "serve.log")
     yield server
