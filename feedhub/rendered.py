@@ -44,8 +44,8 @@ class RenderedHtml:
     def _keep(self, fresh: dict[str, tuple[str, Rendered]]) -> None:
         try:
             with self.backend.transaction(patient=False) as conn:
-                conn.executemany(
-                    "INSERT INTO rendered VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                conn.insert_rows(
+                    "INSERT INTO rendered VALUES {} ON CONFLICT (path) DO UPDATE SET "
                     "digest=excluded.digest, html=excluded.html, summary=excluded.summary",
                     [
                         (path, digest, rendered.html, rendered.summary)

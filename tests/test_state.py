@@ -128,6 +128,24 @@ def test_an_upstream_entry_is_claimed_once_whatever_the_race(site: SiteFolder) -
     assert len(claimed) == 8 and len(set(claimed)) == 1 and claimed[0] is not None
 
 
+@BOTH_BACKENDS
+def test_more_entries_than_one_statement_takes_are_claimed_and_remembered(site: SiteFolder) -> None:
+    # 1,200 rows of 7 values: several INSERT statements (999 parameters each at most)
+    state = store(site)
+    records = [
+        SeenEntry("up", f"entry-{n}", f"https://up.example/{n}", f"T{n}", f"p{n}.md", None, 1.0)
+        for n in range(1200)
+    ]
+    claimed = state.claim(records)
+    assert claimed == {record.identity: record.path for record in records}
+    # written twice in one batch (last one wins, as one row)
+    state.remember([*records, records[5]._replace(digest="second"), records[7]._replace(digest="d")])
+    keys = [EntryKey(record.identity, record.link, record.title) for record in records]
+    seen = state.find_seen("up", keys)
+    assert len(seen) == 1200 and seen["entry-5"].digest == "second" and seen["entry-7"].digest == "d"
+    assert seen["entry-0"].digest is None and seen["entry-1199"].path == "p1199.md"
+
+
 def test_storage_errors_name_the_database_and_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(StorageError) as raised:
         StateStore(SqliteBackend(tmp_path / "missing" / STATE_FILE))

@@ -378,8 +378,8 @@ class StateStore:
             return {}
         source_id = records[0].source
         with self.backend.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO seen VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (source, identity) DO NOTHING",
+            conn.insert_rows(
+                "INSERT INTO seen VALUES {} ON CONFLICT (source, identity) DO NOTHING",
                 [
                     (
                         record.source,
@@ -387,6 +387,7 @@ class StateStore:
                         record.link,
                         record.title,
                         record.path,
+                        None,  # the digest, recorded by `remember`
                         record.first_seen,
                     )
                     for record in records
@@ -409,10 +410,11 @@ class StateStore:
                     conn.execute(
                         "DELETE FROM seen WHERE source=? AND identity=?", (record.source, record.old_identity)
                     )
-            conn.executemany(
-                "INSERT INTO seen VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, identity) DO UPDATE SET "
+            latest = {(record.source, record.identity): record[:7] for record in records}  # one row each
+            conn.insert_rows(
+                "INSERT INTO seen VALUES {} ON CONFLICT (source, identity) DO UPDATE SET "
                 "link=excluded.link, title=excluded.title, path=excluded.path, digest=excluded.digest",
-                [record[:7] for record in records],
+                list(latest.values()),
             )
 
 

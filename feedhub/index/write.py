@@ -33,7 +33,7 @@ from feedhub.index.schema import CHANGES_CHANNEL, INDEX_SCHEMA, SITE, IndexSetti
 from feedhub.posts import Post, PostFile, is_post_file, read_post_file
 from feedhub.render import find_via
 from feedhub.storage import open_storage
-from feedhub.storage.base import Backend, Connection, Leadership, in_chunks, marks
+from feedhub.storage.base import Backend, Connection, Leadership, in_chunks
 from feedhub.storage.schema import migrate
 from feedhub.text import quoted
 from feedhub.urls import UNCATEGORIZED
@@ -295,8 +295,8 @@ class IndexWriter:
         warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
         published = [file for file in changed if file.post is not None and file.post.published]
         chosen = self._identities(conn, [file.post for file in published if file.post], warnings)
-        conn.executemany(
-            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+        conn.insert_rows(
+            "INSERT INTO files VALUES {} ON CONFLICT (path) DO UPDATE SET "
             "mtime_ns=excluded.mtime_ns, size=excluded.size, digest=excluded.digest, "
             "status=excluded.status, reason=excluded.reason, warnings=excluded.warnings",
             [
@@ -389,20 +389,20 @@ class IndexWriter:
                 )
                 for position, slug in enumerate(post.categories or (UNCATEGORIZED,))
             ]
-        conn.executemany(
+        conn.insert_rows(
             "INSERT INTO posts (path, digest, entry_id, permalink, title, published, published_ts, updated, "
             "updated_ts, visible, author, description, categories, tags, via, enclosures, source, source_id, "
-            f"source_url, body, body_format) VALUES ({marks(21)})",
+            "source_url, body, body_format) VALUES {}",
             rows,
         )
-        conn.executemany("INSERT INTO post_categories VALUES (?, ?, ?, ?, ?, ?)", category_rows)
+        conn.insert_rows("INSERT INTO post_categories VALUES {}", category_rows)
         return {row[0] for row in category_rows}
 
     def _bump(self, conn: Connection, keys: set[str]) -> None:
         current = conn.execute("SELECT version FROM versions WHERE key=?", (SITE,)).fetchone()["version"]
-        conn.executemany(
-            "INSERT INTO versions VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET version=excluded.version",
-            [(key, current + 1) for key in keys | {SITE}],
+        conn.insert_rows(
+            "INSERT INTO versions VALUES {} ON CONFLICT (key) DO UPDATE SET version=excluded.version",
+            [(key, current + 1) for key in sorted(keys | {SITE})],
         )
         self.backend.notify(conn, CHANGES_CHANNEL, str(current + 1))
 

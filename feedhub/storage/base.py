@@ -40,7 +40,8 @@ class Result(Protocol):
 Params = Sequence[object]
 
 
-# Values per `IN (...)` list: older SQLite builds take 999 parameters a statement.
+# Older SQLite builds take 999 parameters a statement; an `IN (...)` list leaves room for others.
+PARAMETERS_PER_STATEMENT = 999
 IN_LIST_LENGTH = 500
 
 
@@ -86,6 +87,22 @@ class Connection:
                 self._raw.cursor().executemany(self._sql(sql), rows)
         except self._driver_errors as exc:
             raise self._fail(exc) from exc
+
+    def insert_rows(self, sql: str, rows: Sequence[Params]) -> None:
+        """An INSERT of many rows in as few statements as the parameter limit allows (its
+        ``VALUES {}`` takes the rows), not one each: every statement is a round trip to a database
+        server. Rows of an upsert must differ in their conflict key: one statement changes a row once.
+        """
+        if not rows:
+            return
+        width = len(rows[0])
+        per_statement = max(1, PARAMETERS_PER_STATEMENT // width)
+        row_marks = f"({marks(width)})"
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            self.execute(
+                sql.format(", ".join([row_marks] * len(chunk))), [value for row in chunk for value in row]
+            )
 
     def select_in(self, sql: str, values: Sequence[str], params: Params = ()) -> list[Any]:
         """The rows of a query ending in ``IN ({})`` for these values, however many: run once per

@@ -316,8 +316,8 @@ class HubStore:
                 "ON CONFLICT (topic, callback) DO NOTHING",
                 (now, now, key, now),
             )
-            conn.executemany(
-                "INSERT INTO websub_pings (hub, topic, due, first_due) VALUES (?, ?, ?, ?) "
+            conn.insert_rows(
+                "INSERT INTO websub_pings (hub, topic, due, first_due) VALUES {} "
                 "ON CONFLICT (hub, topic) DO NOTHING",
                 [(hub, url, now, now) for hub in hubs for url in topic_urls],
             )
