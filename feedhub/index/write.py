@@ -402,7 +402,7 @@ class IndexWriter:
         current = conn.execute("SELECT version FROM versions WHERE key=?", (SITE,)).fetchone()["version"]
         conn.insert_rows(
             "INSERT INTO versions VALUES {} ON CONFLICT (key) DO UPDATE SET version=excluded.version",
-            [(key, current + 1) for key in sorted(keys | {SITE})],
+            [(key, current + 1) for key in keys | {SITE}],
         )
         self.backend.notify(conn, CHANGES_CHANNEL, str(current + 1))
 
