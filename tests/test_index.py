@@ -4,8 +4,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,8 +15,9 @@ from feedhub.errors import FeedhubError
 from feedhub.index.model import SyncReport
 from feedhub.index.schema import INDEX_SCHEMA, SITE
 from feedhub.index.write import IndexWriter
-from feedhub.posts import PostFile
+from feedhub.posts import Post, PostFile
 from feedhub.storage import INDEX_FILE, open_storage
+from feedhub.storage.base import Connection
 from feedhub.storage.sqlite import SqliteBackend
 from tests.helpers import (
     BOTH_BACKENDS,
@@ -250,6 +249,29 @@ def test_watched_paths_with_unchanged_content_bump_nothing(site: SiteFolder) -> 
     assert index.sync_paths(["a.md", "never-existed.md"]).removed == 1
 
 
+def test_a_row_the_database_refuses_in_a_batch_skips_that_post_only(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The batch's statements are pipelined with PostgreSQL: the database's refusal arrives at a later
+    # read or at the end, still as a StorageError, and the batch is stored again one post at a time.
+    for name in ("a.md", "b.md", "c.md"):
+        site.add(name, title=name)
+    index = open_index(site.config())
+    real = IndexWriter._identities
+
+    def clashing(self: IndexWriter, conn: Connection, posts: list[Post], *args: object) -> object:
+        chosen = real(self, conn, posts, *args)  # type: ignore[arg-type]
+        for path in {"a.md", "b.md"} & set(chosen):  # one permalink and id for two posts: UNIQUE refuses
+            chosen[path] = ("/same.html", "same-id")
+        return chosen
+
+    monkeypatch.setattr(IndexWriter, "_identities", clashing)
+    report = index.sync_all()
+    assert [problem.path for problem in report.skipped] == ["b.md"]
+    assert "cannot be indexed" in report.skipped[0].reason
+    assert sorted(entry_titles(index)) == ["a.md", "c.md"]
+
+
 def test_a_file_changed_while_its_sync_waited_for_its_turn_is_read_again(
     site: SiteFolder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -260,17 +282,37 @@ def test_a_file_changed_while_its_sync_waited_for_its_turn_is_read_again(
     index.sync_all()
     post.write_text(post_text(title="second", categories="one"), encoding="utf-8")
     backend = index.writer.backend
-    real = backend.exclusive
+    real = backend.serialize
 
-    @contextmanager
-    def edited_while_waiting(name: str) -> Iterator[None]:
+    def edited_while_waiting(conn: Connection, name: str) -> None:
         post.write_text(post_text(title="third, a longer title", categories="one"), encoding="utf-8")
-        with real(name):
-            yield
+        real(conn, name)
 
-    monkeypatch.setattr(backend, "exclusive", edited_while_waiting)
+    monkeypatch.setattr(backend, "serialize", edited_while_waiting)
     assert index.sync_paths(["a.md"]).updated == 1
     assert entry_titles(index) == ["third, a longer title"]
+
+
+def test_a_file_back_before_the_turn_that_would_forget_it_is_kept(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The full sync finds the file gone; it is written again (and another writer may store it)
+    # before this sync's turn to forget it comes: the post stays.
+    post = site.add("a.md", title="back", categories="one")
+    text = post.read_text(encoding="utf-8")
+    index = open_index(site.config())
+    index.sync_all()
+    post.unlink()
+    backend = index.writer.backend
+    real = backend.serialize
+
+    def written_again_while_waiting(conn: Connection, name: str) -> None:
+        post.write_text(text, encoding="utf-8")
+        real(conn, name)
+
+    monkeypatch.setattr(backend, "serialize", written_again_while_waiting)
+    assert index.sync_all().removed == 0
+    assert entry_titles(index) == ["back"]
 
 
 def test_scheduled_posts_appear_when_their_date_comes(site: SiteFolder) -> None:
@@ -363,9 +405,9 @@ _HOLD_A_SYNC = """
 import sys, time
 from pathlib import Path
 from feedhub.config import load_config
-from feedhub.index.write import SYNC_LOCK, open_writer
+from feedhub.index.write import SCAN_LOCK, open_writer
 writer = open_writer(load_config(Path(sys.argv[1])))
-with writer.backend.exclusive(SYNC_LOCK), writer.backend.transaction() as conn:
+with writer.backend.exclusive(SCAN_LOCK), writer.backend.transaction() as conn:
     conn.execute("UPDATE files SET size = size")  # a write transaction, open, as a long sync holds one
     print("holding", flush=True)
     time.sleep(120)

@@ -3,8 +3,9 @@
 Synced by (path, mtime, size), so a restart over an unchanged folder reads no post; every
 change bumps a version number per feed (and, on a shared database, NOTIFYs the other
 hosts) so that web processes know which built feeds to drop. Used by the watcher, the CLI
-and the aggregator's merge step; writers take turns through one lock (a file beside the
-SQLite database, or an advisory lock in PostgreSQL).
+and the aggregator's merge step. Writers take turns one transaction at a time (SQLite's
+single writer, or a transaction-scoped advisory lock in PostgreSQL), so a turn costs no
+round trip of its own; a comparison of the whole folder is one process's at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -40,7 +42,8 @@ from feedhub.urls import UNCATEGORIZED
 
 log = logging.getLogger(__name__)
 
-SYNC_LOCK = "index-sync"  # writers of the index take turns under it
+SYNC_LOCK = "index-sync"  # writers of the index take turns under it, a transaction each
+SCAN_LOCK = "index-scan"  # one full comparison with the folder at a time: others would redo its reads
 INDEXER_ROLE = "indexer"  # on a shared database, the one process that watches the folder
 _BATCH = 500
 
@@ -66,10 +69,11 @@ class IndexWriter:
                 raise
             log.warning("%s; rebuilding it from the post files", exc)
             migrate(self.backend, INDEX_SCHEMA)
-        if self._stored_fingerprint() == self.settings.fingerprint():
-            return
-        with self.backend.exclusive(SYNC_LOCK), self.backend.transaction() as conn:
-            stored = self._stored_fingerprint()
+        with self.backend.reading() as conn:
+            if _stored_fingerprint(conn) == self.settings.fingerprint():
+                return
+        with self._turn() as conn:
+            stored = _stored_fingerprint(conn)
             if stored == self.settings.fingerprint():
                 return  # another process did it while this one waited
             if stored:
@@ -84,10 +88,12 @@ class IndexWriter:
             conn.execute("INSERT INTO versions VALUES (?, 1)", (SITE,))
             self.backend.notify(conn, CHANGES_CHANNEL, "1")
 
-    def _stored_fingerprint(self) -> str | None:
-        with self.backend.reading() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
-        return str(row["value"]) if row else None
+    @contextmanager
+    def _turn(self) -> Iterator[Connection]:
+        """A write transaction in the writers' turn: what it reads, no other writer changes first."""
+        with self.backend.transaction() as conn:
+            self.backend.serialize(conn, SYNC_LOCK)
+            yield conn
 
     def lead(self) -> Leadership | None:
         """The indexer's role: on a shared database one process at a time watches the folder."""
@@ -98,7 +104,7 @@ class IndexWriter:
     def sync_all(self, advance: Callable[[int], object] | None = None) -> SyncReport:
         """Compare the whole folder with the index by (path, mtime, size) and apply the difference;
         ``advance`` is told of each batch of files read (for a progress bar)."""
-        with self.backend.exclusive(SYNC_LOCK):
+        with self.backend.exclusive(SCAN_LOCK):
             with self.backend.reading() as conn:
                 known = {
                     row["path"]: (row["mtime_ns"], row["size"])
@@ -129,20 +135,16 @@ class IndexWriter:
         """Re-read files reported changed (by the watcher, or just written), whatever their mtime says.
 
         The files are read before this writer takes its turn, since reading and parsing are most
-        of a sync's work and other writers need not wait for them; in its turn, a file is read
-        again only if it changed meanwhile (another writer may have stored the newer bytes)."""
+        of a sync's work and other writers need not wait for them."""
         report = SyncReport()
         listed = sorted(set(paths))
         for start in range(0, len(listed), _BATCH):
-            read = self._read(listed[start : start + _BATCH])
-            with self.backend.exclusive(SYNC_LOCK):
-                report.include(self._store_read([self._still_current(path, file) for path, file in read]))
+            report.include(self._store_read(self._read(listed[start : start + _BATCH])))
         return report
 
     def publish_due(self) -> int:
         """Make posts whose date has come visible; returns how many."""
-        with self.backend.exclusive(SYNC_LOCK):
-            return self._publish_due()
+        return self._publish_due()
 
     def next_due(self) -> float | None:
         with self.backend.reading() as conn:
@@ -178,14 +180,15 @@ class IndexWriter:
     def _apply(
         self, changed: list[str], removed: list[str], advance: Callable[[int], object] | None = None
     ) -> SyncReport:
-        """Store the changed files and forget the removed ones (the caller holds the writers' turn)."""
+        """Store the changed files and forget the removed ones."""
         report = SyncReport()
         for start in range(0, len(changed), _BATCH):
             read = self._read(changed[start : start + _BATCH])
             report.include(self._store_read(read))
             if advance is not None:
                 advance(len(read))
-        report.include(self._remove(removed))
+        # Through the same turn as a read: a path re-created since the scan is stored, not forgotten.
+        report.include(self._store_read([(path, None) for path in removed]))
         return report
 
     def _read(self, paths: list[str]) -> list[tuple[str, PostFile | None]]:
@@ -196,58 +199,57 @@ class IndexWriter:
         ]
 
     def _still_current(self, path: str, file: PostFile | None) -> tuple[str, PostFile | None]:
-        """A file read before the writers' turn, read again if it changed since."""
+        """A file read before the writers' turn, read again if it changed since (another writer
+        may have stored the newer bytes meanwhile)."""
         read_stamp = (file.mtime_ns, file.size) if file else None
         if _stamp(self.settings.posts_dir / path) == read_stamp:
             return path, file
         return self._read([path])[0]
 
     def _store_read(self, read: list[tuple[str, PostFile | None]]) -> SyncReport:
-        """Store files as read, and forget the paths read as gone."""
-        present = [file for _, file in read if file is not None]
-        report = SyncReport()
+        """Store files as read, and forget the paths read as gone, in one turn of the writers."""
         try:
-            report.include(self._store_batch(present, one_by_one=False))
+            return self._store_turn(read, one_by_one=False)
         except StorageError as exc:
             if exc.fault is not StorageFault.CONSTRAINT:
                 raise
-            report.include(self._store_batch(present, one_by_one=True))
         except Exception:  # a file the index cannot take: the batch again, each file on its own
-            report.include(self._store_batch(present, one_by_one=True))
-        report.include(self._remove([path for path, file in read if file is None]))
+            pass
+        return self._store_turn(read, one_by_one=True)
+
+    def _store_turn(self, read: list[tuple[str, PostFile | None]], one_by_one: bool) -> SyncReport:
+        """One transaction in the writers' turn; ``one_by_one`` puts each file in a savepoint."""
+        report = SyncReport()
+        with self._turn() as conn:
+            current = [self._still_current(path, file) for path, file in read]
+            present = [file for _, file in current if file is not None]
+            # Pipelined, the turn waits for the server only where it reads; a savepoint cannot
+            # be rolled back to in a pipeline that failed, so one by one goes a statement at a time.
+            with nullcontext() if one_by_one else conn.pipelined():
+                if one_by_one:
+                    touched = [self._store_or_skip(conn, file, report) for file in present]
+                else:
+                    touched = [self._store(conn, present, report)] if present else []
+                if any(keys is not None for keys in touched):
+                    self._bump(conn, set().union(*(keys for keys in touched if keys)))
+                report.include(self._remove(conn, [path for path, file in current if file is None]))
         return report
 
-    def _remove(self, paths: list[str]) -> SyncReport:
+    def _remove(self, conn: Connection, paths: list[str]) -> SyncReport:
+        """Forget these paths (in the caller's turn)."""
         report = SyncReport()
         if not paths:
             return report
-        with self.backend.transaction() as conn:
-            indexed = [
-                row["path"] for row in conn.select_in("SELECT path FROM files WHERE path IN ({})", paths)
-            ]
-            if not indexed:
-                return report
-            affected = _categories_of(conn, indexed)
-            for listed, chunk in in_chunks(indexed):
-                conn.execute(f"DELETE FROM files WHERE path IN ({listed})", chunk)
-            for path in indexed:
-                log.info("%s: removed", path)
-            report.removed = len(indexed)
-            self._bump(conn, affected)
-        return report
-
-    def _store_batch(self, files: list[PostFile], one_by_one: bool) -> SyncReport:
-        """Store files in one transaction; ``one_by_one`` puts each in a savepoint of its own."""
-        report = SyncReport()
-        if not files:
+        indexed = [row["path"] for row in conn.select_in("SELECT path FROM files WHERE path IN ({})", paths)]
+        if not indexed:
             return report
-        with self.backend.transaction() as conn:
-            if one_by_one:
-                touched = [self._store_or_skip(conn, file, report) for file in files]
-            else:
-                touched = [self._store(conn, files, report)]
-            if any(keys is not None for keys in touched):
-                self._bump(conn, set().union(*(keys for keys in touched if keys)))
+        affected = _categories_of(conn, indexed)
+        for listed, chunk in in_chunks(indexed):
+            conn.execute(f"DELETE FROM files WHERE path IN ({listed})", chunk)
+        for path in indexed:
+            log.info("%s: removed", path)
+        report.removed = len(indexed)
+        self._bump(conn, affected)
         return report
 
     def _store_or_skip(self, conn: Connection, file: PostFile, report: SyncReport) -> set[str] | None:
@@ -414,7 +416,7 @@ class IndexWriter:
             ).fetchone()
         if not due:
             return 0
-        with self.backend.transaction() as conn:
+        with self._turn() as conn:
             rows = conn.execute(
                 "SELECT slug FROM post_categories WHERE visible=0 AND published_ts<=?", (now,)
             )
@@ -481,6 +483,11 @@ def _holders(conn: Connection, column: str, values: set[str]) -> dict[str, str]:
         f"SELECT {column} AS held, path FROM posts WHERE {column} IN ({{}})", sorted(values)
     )
     return {row["held"]: row["path"] for row in rows}
+
+
+def _stored_fingerprint(conn: Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
+    return str(row["value"]) if row else None
 
 
 def _categories_of(conn: Connection, paths: list[str]) -> set[str]:

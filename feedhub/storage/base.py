@@ -57,6 +57,36 @@ def in_chunks(values: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
         yield marks(len(chunk)), chunk
 
 
+class _Translated:
+    """A driver's result whose reads fail as StorageError too: rows come as they are fetched, and
+    a fetch is where a pipelined statement's error (or a lazily stepped SQLite query's) arrives."""
+
+    def __init__(self, raw: Any, connection: Connection) -> None:
+        self._raw = raw
+        self._connection = connection
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._raw.rowcount)
+
+    def fetchone(self) -> Any:
+        with self._connection.translated():
+            return self._raw.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with self._connection.translated():
+            return list(self._raw.fetchall())
+
+    def __iter__(self) -> Iterator[Any]:
+        rows = iter(self._raw)
+        while True:  # one row at a time, as the driver steps: a large table is never all in memory
+            with self._connection.translated():
+                row = next(rows, None)
+            if row is None:
+                return
+            yield row
+
+
 class Connection:
     """One database connection as the storage parts use it: driver errors come out as StorageError."""
 
@@ -72,21 +102,36 @@ class Connection:
         self._fail = fail
         self._driver_errors = driver_errors
 
-    def execute(self, sql: str, params: Params = ()) -> Result:
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """The driver's exceptions, raised inside, as StorageError."""
         try:
-            result: Result = self._raw.execute(self._sql(sql), params)
+            yield
         except self._driver_errors as exc:
             raise self._fail(exc) from exc
-        return result
+
+    def execute(self, sql: str, params: Params = ()) -> Result:
+        with self.translated():
+            return _Translated(self._raw.execute(self._sql(sql), params), self)
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        try:
+        with self.translated():
             if hasattr(self._raw, "executemany"):
                 self._raw.executemany(self._sql(sql), rows)
             else:  # psycopg: on a cursor
                 self._raw.cursor().executemany(self._sql(sql), rows)
-        except self._driver_errors as exc:
-            raise self._fail(exc) from exc
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Statements sent without waiting for each one's answer, where the driver can (psycopg):
+        a round trip only where a result is read, and at the end. Inside, an error may arrive at a
+        later read or at the end; a statement's rowcount is known only once a later read was made.
+        """
+        if not hasattr(self._raw, "pipeline"):  # SQLite runs in this process: no trips to save
+            yield
+            return
+        with self.translated(), self._raw.pipeline():
+            yield
 
     def insert_rows(self, sql: str, rows: Sequence[Params]) -> None:
         """An INSERT of many rows in as few statements as the parameter limit allows (its

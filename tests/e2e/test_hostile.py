@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 import feedparser
 import pytest
 
-from feedhub.index.write import SYNC_LOCK
+from feedhub.index.write import SCAN_LOCK
 from feedhub.limits import MAX_CONTENT_BYTES, MAX_TITLE_CHARS, MIB, REQUEST_HEAD_TIMEOUT
 from feedhub.posts import read_post_file
 from feedhub.storage import INDEX_FILE
@@ -584,7 +584,7 @@ def test_an_index_still_syncing_answers_no_cache_and_says_so(site: SiteFolder, s
     site.add("post.md", title="post")
     config = site.config()
     open_index(config)  # an index from an earlier run, its settings current
-    with open(SqliteBackend(config.data_dir / INDEX_FILE).lock_path(SYNC_LOCK)) as lock:
+    with open(SqliteBackend(config.data_dir / INDEX_FILE).lock_path(SCAN_LOCK), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process syncs: this worker's first sync must wait
         server = serve(config, initial_sync_wait=0.2)
         early = server.get("/feed.atom")
