@@ -222,6 +222,41 @@ def test_xml_base_and_leading_white_space() -> None:
     assert len(meituan.entries) == 10 and meituan.warning is None  # the white space is dropped, not the feed
 
 
+def test_relative_urls_in_content_resolve_against_xml_base_then_the_entry_then_the_channel() -> None:
+    # The feed is served from a CDN host: its own URL is the last base to try, never the first.
+    cdn = "https://cdn.example/feeds/news.xml"
+    feed = rss(
+        item(
+            "linked", guid="1", link="https://site.example/news/2026/a.html", description='<img src="a.png">'
+        ),
+        item("unlinked", guid="2", description='<a href="/about">about</a> <img src="b.png">'),
+    )
+    linked, unlinked = parse_feed(feed, {}, cdn, SHANGHAI).entries
+    assert 'src="https://site.example/news/2026/a.png"' in linked.html
+    assert 'href="https://upstream.example/about"' in unlinked.html  # the channel's link
+    assert 'src="https://upstream.example/b.png"' in unlinked.html
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">
+    <title>t</title><id>urn:t</id><updated>2026-01-01T00:00:00Z</updated>
+    <entry xml:base="https://base.example/dir/"><title>based</title><id>urn:1</id>
+    <updated>2026-01-01T00:00:00Z</updated><link href="https://site.example/x.html"/>
+    <content type="html">&lt;img src="x.png"&gt;</content></entry>
+    <entry><title>bare</title><id>urn:2</id><updated>2026-01-01T00:00:00Z</updated>
+    <content type="html">&lt;img src="y.png"&gt;</content></entry></feed>"""
+    based, bare = parse_feed(atom, {}, cdn, SHANGHAI).entries
+    assert 'src="https://base.example/dir/x.png"' in based.html  # xml:base over the entry's link
+    assert 'src="https://cdn.example/feeds/y.png"' in bare.html  # nothing else to go by: the feed's URL
+    json_feed = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "j",
+            "home_page_url": "https://site.example/blog/",
+            "items": [{"id": "1", "title": "j", "content_html": '<img src="j.png">'}],
+        }
+    ).encode()
+    (only,) = parse_feed(json_feed, {"content-type": "application/feed+json"}, cdn, SHANGHAI).entries
+    assert 'src="https://site.example/blog/j.png"' in only.html
+
+
 def test_hostile_real_world_content_is_cleaned() -> None:
     for name in ("NetNewsWire/dcrainmaker.xml", "Feeder/atom_cornucopia.xml", "NetNewsWire/natasha.xml"):
         for entry in parse(corpus_file(name)).entries:

@@ -97,7 +97,10 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) ->
     if defused.transcoded:
         response_headers.pop("content-type", None)  # its charset described the bytes before
     try:
-        parsed = feedparser.parse(body, response_headers=response_headers, sanitize_html=False)
+        # Relative URLs in content are resolved by _body, against the right base (see _from_feedparser).
+        parsed = feedparser.parse(
+            body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=False
+        )
     except Exception as exc:  # a feedparser bug on hostile bytes fails this feed, nothing else
         raise ParseError(
             f"not a usable feed: feedparser failed: {type(exc).__name__}: {quoted(str(exc))}"
@@ -105,7 +108,8 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) ->
     problem = _bozo_reason(parsed)
     if not parsed.entries and (problem or not parsed.get("version")):
         raise ParseError(f"not a usable feed: {problem or 'no RSS, Atom or JSON Feed found'}")
-    feed_link = parsed.feed.get("link") or url
+    # An http(s) link only: feedparser takes an Atom feed's id (a urn:, say) for its link when none is given.
+    feed_link = _absolute_http(parsed.feed.get("link"), url) or url
     entries = [_from_feedparser(raw, feed_link, url, tz) for raw in parsed.entries]
     feed_links = [link for link in parsed.feed.get("links", []) if isinstance(link, dict)]
     return _parsed(
@@ -189,8 +193,12 @@ def _bozo_reason(parsed: Any) -> str | None:
 
 def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> UpstreamEntry | None:
     link = _absolute_http(raw.get("link"), feed_link)
-    content, content_base = _feedparser_content(raw)
-    body, content_cut = _body(content, content_base or link or feed_url)
+    content, xml_base = _feedparser_content(raw)
+    # feedparser names the feed's own URL as the base where no xml:base is given; a feed served from
+    # another host (a CDN, a feed service) would then break every relative image: the entry's link
+    # and the channel's link come first.
+    explicit_base = xml_base if xml_base and xml_base != feed_url else None
+    body, content_cut = _body(content, explicit_base or link or feed_link)
     title, title_cut = _title(raw.get("title", ""), _is_html(raw.get("title_detail")), body)
     if not title:
         return None
