@@ -109,10 +109,10 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) ->
     if not parsed.entries and (problem or not parsed.get("version")):
         raise ParseError(f"not a usable feed: {problem or 'no RSS, Atom or JSON Feed found'}")
     # An http(s) link only: feedparser takes an Atom feed's id (a urn:, say) for its link when none is given.
-    feed_link = _absolute_http(parsed.feed.get("link"), url) or url
+    feed_link = absolute_http(parsed.feed.get("link"), url) or url
     entries = [_from_feedparser(raw, feed_link, url, tz) for raw in parsed.entries]
     feed_links = [link for link in parsed.feed.get("links", []) if isinstance(link, dict)]
-    return _parsed(
+    return parsed_feed(
         _plain_text(parsed.feed.get("title", ""), _is_html(parsed.feed.get("title_detail"))),
         entries,
         problem,
@@ -122,7 +122,7 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) ->
     )
 
 
-def _parsed(
+def parsed_feed(
     title: str,
     entries: list[UpstreamEntry | None],
     problem: str | None,
@@ -141,13 +141,13 @@ def _parsed(
             f"{cut} entries cut to the size limits (title {MAX_TITLE_CHARS:,} characters, "
             f"content {MAX_CONTENT_BYTES // 1024:,} KiB)"
         )
-    found = [_absolute_http(hub, base) for hub in (hubs or [])[:MAX_HUBS]]
+    found = [absolute_http(hub, base) for hub in (hubs or [])[:MAX_HUBS]]
     return ParsedFeed(
         truncate(title, MAX_TITLE_CHARS),
         usable,
         "; ".join(problems) or None,
         tuple(dict.fromkeys(hub for hub in found if hub)),
-        _absolute_http(self_url, base),
+        absolute_http(self_url, base),
     )
 
 
@@ -191,34 +191,71 @@ def _bozo_reason(parsed: Any) -> str | None:
     return f"{type(exception).__name__}: {quoted(str(exception))}" if exception else "malformed feed"
 
 
-def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> UpstreamEntry | None:
-    link = _absolute_http(raw.get("link"), feed_link)
-    content, xml_base = _feedparser_content(raw)
-    # feedparser names the feed's own URL as the base where no xml:base is given; a feed served from
-    # another host (a CDN, a feed service) would then break every relative image: the entry's link
-    # and the channel's link come first.
-    explicit_base = xml_base if xml_base and xml_base != feed_url else None
-    body, content_cut = _body(content, explicit_base or link or feed_link)
-    title, title_cut = _title(raw.get("title", ""), _is_html(raw.get("title_detail")), body)
+@dataclass(frozen=True)
+class EntryFields:
+    """An entry as a source type reads it, before it is checked and cleaned: every value may be
+    missing, of the wrong type, too long or hostile; URLs may be relative."""
+
+    upstream_id: object = None
+    link: object = None
+    title: str = ""
+    title_is_html: bool = False
+    content: str = ""  # HTML
+    published: datetime | None = None
+    updated: datetime | None = None
+    author: object = None
+    categories: Iterable[object] = ()
+    enclosures: Iterable[tuple[object, object, object]] = ()  # (url, media type, length)
+    content_base: str | None = None  # an explicit base for the content's URLs (xml:base)
+
+
+def build_entry(fields: EntryFields, base: str) -> UpstreamEntry | None:
+    """The entry, normalized and sanitized; None when it has neither a title nor text.
+
+    Links resolve against `base` (where the document is, or its channel's link); the content's
+    URLs against its explicit base, else the entry's link, else `base`."""
+    link = absolute_http(fields.link, base)
+    body, content_cut = _body(fields.content, fields.content_base or link or base)
+    title, title_cut = _title(fields.title, fields.title_is_html, body)
     if not title:
         return None
-    enclosures = [
-        (enclosure.get("href"), enclosure.get("type"), enclosure.get("length"))
-        for enclosure in raw.get("enclosures", [])
-    ]
     return UpstreamEntry(
-        upstream_id=_identity(raw.get("id")),
+        upstream_id=_identity(fields.upstream_id),
         link=link,
         title=title,
         html=body,
+        published=fields.published,
+        updated=fields.updated,
+        author=_name(fields.author),
+        categories=_names(str(name) for name in fields.categories if isinstance(name, str | int)),
+        enclosures=_enclosures(fields.enclosures, link or base),
+        cut=content_cut or title_cut,
+    )
+
+
+def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> UpstreamEntry | None:
+    content, xml_base = _feedparser_content(raw)
+    fields = EntryFields(
+        upstream_id=raw.get("id"),
+        link=raw.get("link"),
+        title=raw.get("title", ""),
+        title_is_html=_is_html(raw.get("title_detail")),
+        content=content,
         # dict.get: feedparser's own get maps a missing `updated` to `published`, with a warning
         published=parse_feed_date(dict.get(raw, "published"), tz),
         updated=parse_feed_date(dict.get(raw, "updated"), tz),
-        author=_name(raw.get("author")),
-        categories=_names(tag.get("label") or tag.get("term") for tag in raw.get("tags", [])),
-        enclosures=_enclosures(enclosures, link or feed_url),
-        cut=content_cut or title_cut,
+        author=raw.get("author"),
+        categories=[tag.get("label") or tag.get("term") for tag in raw.get("tags", [])],
+        enclosures=[
+            (enclosure.get("href"), enclosure.get("type"), enclosure.get("length"))
+            for enclosure in raw.get("enclosures", [])
+        ],
+        # feedparser names the feed's own URL as the base where no xml:base is given; a feed served
+        # from another host (a CDN, a feed service) would then break every relative image: the
+        # entry's link and the channel's link come first.
+        content_base=xml_base if xml_base and xml_base != feed_url else None,
     )
+    return build_entry(fields, feed_link)
 
 
 def _body(content: str, base: str) -> tuple[str, bool]:
@@ -263,11 +300,11 @@ def _parse_json_feed(body: bytes, url: str, tz: tzinfo) -> ParsedFeed:
     items = document.get("items")
     if not isinstance(items, list):
         raise ParseError("not a usable feed: a JSON Feed without an items list")
-    feed_link = _absolute_http(document.get("home_page_url"), url) or url
+    feed_link = absolute_http(document.get("home_page_url"), url) or url
     entries = [_from_json_item(item, feed_link, tz) for item in items if isinstance(item, dict)]
     hubs = document.get("hubs")
     listed = [hub.get("url") for hub in hubs if isinstance(hub, dict)] if isinstance(hubs, list) else []
-    return _parsed(
+    return parsed_feed(
         _plain_text(str(document.get("title") or ""), False),
         entries,
         None,
@@ -278,39 +315,30 @@ def _parse_json_feed(body: bytes, url: str, tz: tzinfo) -> ParsedFeed:
 
 
 def _from_json_item(item: dict[str, Any], feed_link: str, tz: tzinfo) -> UpstreamEntry | None:
-    link = _absolute_http(item.get("url"), feed_link) or _absolute_http(item.get("external_url"), feed_link)
     if item.get("content_html"):
         content = str(item["content_html"])
     else:
         content = text_to_html(str(item.get("content_text") or item.get("summary") or ""))
-    body, content_cut = _body(content, link or feed_link)
-    title, title_cut = _title(str(item.get("title") or ""), False, body)
-    if not title:
-        return None
     authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
     names = [_name(a.get("name")) for a in authors if isinstance(a, dict)]
     attachments = item.get("attachments")
-    if not isinstance(attachments, list):
-        attachments = []
-    return UpstreamEntry(
-        upstream_id=_identity(item.get("id")),
-        link=link,
-        title=title,
-        html=body,
+    tags = item.get("tags")
+    fields = EntryFields(
+        upstream_id=item.get("id"),
+        link=item.get("url") if absolute_http(item.get("url"), feed_link) else item.get("external_url"),
+        title=str(item.get("title") or ""),
+        content=content,
         published=parse_feed_date(_string(item.get("date_published")), tz),
         updated=parse_feed_date(_string(item.get("date_modified")), tz),
-        author=_name(", ".join(name for name in names if name)),
-        categories=_names(str(tag) for tag in item.get("tags") or [] if isinstance(tag, str | int)),
-        enclosures=_enclosures(
-            [
-                (a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
-                for a in attachments
-                if isinstance(a, dict)
-            ],
-            link or feed_link,
-        ),
-        cut=content_cut or title_cut,
+        author=", ".join(name for name in names if name),
+        categories=tags if isinstance(tags, list) else (),
+        enclosures=[
+            (a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
+            for a in (attachments if isinstance(attachments, list) else [])
+            if isinstance(a, dict)
+        ],
     )
+    return build_entry(fields, feed_link)
 
 
 def _title(value: str, is_html: bool, body: str) -> tuple[str, bool]:
@@ -332,7 +360,7 @@ def _is_html(detail: Mapping[str, str] | None) -> bool:
     return detail is not None and detail.get("type", "text/plain") in _HTML_TYPES
 
 
-def _absolute_http(url: object, base: str) -> str | None:
+def absolute_http(url: object, base: str) -> str | None:
     """An absolute http(s) URL, or None: javascript:, data:, hostless and over-long URLs are dropped."""
     if not isinstance(url, str) or not url.strip() or len(url) > MAX_URL_CHARS:
         return None
@@ -346,7 +374,7 @@ def _absolute_http(url: object, base: str) -> str | None:
 def _enclosures(items: Iterable[tuple[object, object, object]], base: str) -> tuple[Enclosure, ...]:
     found = []
     for url, media_type, length in items:
-        absolute = _absolute_http(url, base)
+        absolute = absolute_http(url, base)
         if absolute is None:
             continue
         digits = str(length) if isinstance(length, int | str) else ""

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from feedhub import __version__
 from feedhub.addresses import AddressPolicy, origin
 from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
 from feedhub.aggregator.fetch import Fetcher, FetchError
+from feedhub.aggregator.json_api import parse_json_api
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
 from feedhub.aggregator.sources import Source
 from feedhub.aggregator.state import Outcome, PollResult, SourceState, StateStore
@@ -192,7 +193,7 @@ class Poller:
             )
         if fetched.not_modified:
             return Outcome(PollResult.NOT_MODIFIED, validators=fetched.validators, moved_to=moved_to), None
-        feed = parse_feed(fetched.body or b"", fetched.headers, fetched.url, source.timezone)
+        feed = _parse(source, fetched.body or b"", fetched.headers, fetched.url)
         record_discovery(self.pushes, self.config, source, fetched.headers, feed, fetched.url, self.clock())
         outcome, counts = self._merge(source, current, feed)
         return replace(outcome, validators=fetched.validators, moved_to=moved_to), counts
@@ -234,7 +235,7 @@ class Poller:
         try:
             try:
                 headers = {"content-type": pushed.content_type} if pushed.content_type else {}
-                feed = parse_feed(pushed.body, headers, current.url, source.timezone)
+                feed = _parse(source, pushed.body, headers, current.url)
             except ParseError as exc:
                 log.warning("source %s: pushed content ignored: %s", source.id, exc)
                 return PollReport(source.id, PollResult.ERROR, str(exc), None, current)
@@ -248,6 +249,13 @@ class Poller:
                 self._leased.discard(source.id)
             if not recorded:
                 self._give_back(source.id)
+
+
+def _parse(source: Source, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
+    """What the source's answer says, read as its type reads it."""
+    if source.json_api is not None:
+        return parse_json_api(body, url, source.json_api, source.timezone)
+    return parse_feed(body, headers, url, source.timezone)
 
 
 def gone_from_this_host(owner: str) -> bool:

@@ -7,12 +7,18 @@ every source. Errors name the file, the source and the key, as in feedhub.yaml.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.parser import ParsedResult
 
 from feedhub.config import Config, MappingReader, read_yaml_mapping
 from feedhub.errors import ConfigError
@@ -27,6 +33,9 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 _SOURCE_KEYS = (
     "id",
     "url",
+    "type",
+    "items",
+    "fields",
     "category",
     "category_title",
     "interval",
@@ -43,9 +52,44 @@ _SOURCE_KEYS = (
     "websub",
     "websub_poll_interval",
 )
-_DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in ("id", "url"))
+_DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in ("id", "url", "type", "items", "fields"))
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _INTERVAL = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+# What a JSON API source may pick from each item, and what it must.
+FIELDS = ("id", "title", "link", "date", "content", "summary", "author", "image", "category")
+REQUIRED_FIELDS = ("title",)
+
+
+@dataclass(frozen=True)
+class JsonApi:
+    """Where an API's answer keeps its items, and where an item keeps each field (JMESPath)."""
+
+    items: str
+    fields: Mapping[str, str]
+
+    def __hash__(self) -> int:
+        return hash((self.items, tuple(sorted(self.fields.items()))))
+
+
+def expression_problem(expression: str) -> str | None:
+    """Why `expression` is not JMESPath, or None when it is."""
+    try:
+        compiled(expression)
+    except JMESPathError as exc:
+        return " ".join(str(exc).split())
+    return None
+
+
+@lru_cache(maxsize=512)
+def compiled(expression: str) -> ParsedResult:
+    return jmespath.compile(expression)
+
+
+class SourceType(Enum):
+    FEED = "feed"  # RSS, Atom or JSON Feed
+    JSON = "json"  # a JSON API: items and fields picked by JMESPath
 
 
 class PushMode(Enum):
@@ -72,6 +116,8 @@ class Source:
     allow_private_addresses: bool  # may redirects lead to loopback, private or link-local addresses
     websub: PushMode = field(default_factory=lambda: PushMode.AUTO)
     websub_poll_interval: int = 6 * 3600  # seconds between polls while the hub pushes
+    type: SourceType = SourceType.FEED
+    json_api: JsonApi | None = None  # where a JSON API's answer keeps items and fields
 
     @property
     def is_file(self) -> bool:
@@ -135,6 +181,7 @@ class _SourceReader(MappingReader):
         source_id = self.text("id", required=True)
         if not _ID.match(source_id):
             raise self.fail("id", "use letters, digits, '.', '_' and '-' (it names files and URLs)")
+        kind = self._type()
         return Source(
             id=source_id,
             url=self._url(),
@@ -155,7 +202,45 @@ class _SourceReader(MappingReader):
             ),
             websub=self._push_mode(),
             websub_poll_interval=self._duration("websub_poll_interval", "6h"),
+            type=kind,
+            json_api=self._json_api() if kind is SourceType.JSON else None,
         )
+
+    def _type(self) -> SourceType:
+        value = self.text("type") or SourceType.FEED.value
+        try:
+            kind = SourceType(value)
+        except ValueError:
+            names = ", ".join(kind.value for kind in SourceType)
+            raise self.fail("type", f"must be one of {names}, got {quoted(value)}") from None
+        if kind is SourceType.FEED:
+            for key in ("items", "fields"):
+                if key in self.raw:
+                    raise self.fail(key, "is for a source of type json")
+        return kind
+
+    def _json_api(self) -> JsonApi:
+        items = self._expression("items", self.raw.get("items"))
+        value = self.raw.get("fields")
+        if not isinstance(value, dict) or not value:
+            raise self.fail("fields", "must map fields (title, link, date, ...) to JMESPath expressions")
+        fields = {}
+        for name, expression in value.items():
+            if name not in FIELDS:
+                raise self.fail(f"fields.{name}", f"is not a field; the fields are {', '.join(FIELDS)}")
+            fields[name] = self._expression(f"fields.{name}", expression)
+        for name in REQUIRED_FIELDS:
+            if name not in fields:
+                raise self.fail(f"fields.{name}", "is required: the expression that finds an item's title")
+        return JsonApi(items, fields)
+
+    def _expression(self, key: str, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "must be a JMESPath expression, like 'data.items' or 'headline'")
+        problem = expression_problem(value)
+        if problem:
+            raise self.fail(key, f"{quoted(value)} is not a JMESPath expression: {problem}")
+        return value
 
     def _push_mode(self) -> PushMode:
         value = self.text("websub") or PushMode.AUTO.value

@@ -104,3 +104,44 @@ def test_poll_once_over_every_real_world_feed(site: SiteFolder, upstream: Upstre
     assert second.returncode == 0
     assert second.stdout.splitlines()[-1] == f"{len(feeds)} sources polled: 0 new posts, 0 failed"
     assert len(list(site.posts.glob("*.md"))) == len(posts)
+
+
+def test_a_json_api_is_polled_like_a_feed(site: SiteFolder, upstream: Upstream) -> None:
+    answer = {
+        "data": {
+            "list": [
+                {
+                    "id": 7,
+                    "headline": "接口新闻",
+                    "body": "<p>正文<script>x()</script></p>",
+                    "ts": 1638972436,
+                },
+                {"id": 8, "body": "an item with no headline"},
+            ]
+        }
+    }
+    upstream.feed("/api/list", json.dumps(answer).encode(), "application/json")
+    source = {
+        "id": "api",
+        "type": "json",
+        "url": upstream.url("/api/list?page=1"),
+        "category": "wire",
+        "items": "data.list",
+        "fields": {"id": "id", "title": "headline", "content": "body", "date": "ts"},
+    }
+    (site.root / "sources.yaml").write_text(yaml.safe_dump({"sources": [source]}), "utf-8")
+    config = site.write_config(language="zh-CN")
+    command = [sys.executable, "-m", "feedhub", "poll", "--once", "--config", str(config)]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "1 of 2 items skipped: no title ('headline')" in first.stdout
+    (post,) = site.posts.glob("*.md")
+    text = post.read_text("utf-8")
+    assert 'title: "接口新闻"' in text and "正文" in text and "script" not in text
+    assert post.name.startswith("2021-12-08-")
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert (
+        second.returncode == 0 and second.stdout.splitlines()[-1] == "1 source polled: 0 new posts, 0 failed"
+    )
+    assert upstream.hits("/api/list?page=1")[-1].headers.get("if-none-match")  # a conditional GET
+    assert second.stdout.splitlines()[0].split()[:2] == ["api", "not-modified"], second.stdout
