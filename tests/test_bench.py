@@ -11,6 +11,7 @@ import pytest
 
 import bench.bare
 from bench.corpus import new_post, write_store
+from bench.extraction import f1, page_score
 from bench.upstream import write_feeds
 from feedhub.aggregator.entries import identities, parse_feed
 from tests.helpers import SiteFolder, corpus_posts, open_index
@@ -46,3 +47,13 @@ def test_the_bare_app_serves_the_bytes_it_is_given(tmp_path: Path, monkeypatch: 
     app = importlib.reload(bench.bare).app.test_client()
     assert app.get("/feed").data == body.read_bytes()
     assert app.get("/small").status_code == 200
+
+
+def test_the_extraction_score_counts_shingles_as_the_published_benchmark_does() -> None:
+    true = "one two three four five six seven eight"  # 5 shingles of 4 words
+    assert page_score(true, true) == (1.0, 0.0, 0.0)
+    assert page_score(true, "nothing alike at all here") == (0.0, 2 / 7, 5 / 7)
+    half = page_score(true, "one two three four five")  # 2 of the 5 shingles, nothing extra
+    assert half == (2 / 5, 0.0, 3 / 5)
+    score, precision, recall = f1([half, page_score(true, true)])
+    assert (precision, recall) == (1.0, 0.7) and round(score, 4) == round(2 * 0.7 / 1.7, 4)

@@ -14,7 +14,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin
@@ -60,6 +60,17 @@ class UpstreamEntry:
     categories: tuple[str, ...]
     enclosures: tuple[Enclosure, ...]
     cut: bool = False  # its title or content was longer than the limits and was cut
+    # The linked article's main content, where full_text found it saying more than `html`. Not
+    # part of the digest: the entry changes when the feed's own content does.
+    article: str | None = None
+
+    @property
+    def shown_html(self) -> str:
+        """What the post shows: the article, else the feed's content."""
+        return self.article or self.html
+
+    def with_article(self, article: str) -> UpstreamEntry:
+        return replace(self, article=article)
 
     @property
     def text(self) -> str:
@@ -215,7 +226,7 @@ def build_entry(fields: EntryFields, base: str) -> UpstreamEntry | None:
     Links resolve against `base` (where the document is, or its channel's link); the content's
     URLs against its explicit base, else the entry's link, else `base`."""
     link = absolute_http(fields.link, base)
-    body, content_cut = _body(fields.content, fields.content_base or link or base)
+    body, content_cut = clean_body(fields.content, fields.content_base or link or base)
     title, title_cut = _title(fields.title, fields.title_is_html, body)
     if not title:
         return None
@@ -258,8 +269,9 @@ def _from_feedparser(raw: Any, feed_link: str, feed_url: str, tz: tzinfo) -> Ups
     return build_entry(fields, feed_link)
 
 
-def _body(content: str, base: str) -> tuple[str, bool]:
-    """Sanitized content, at most MAX_CONTENT_BYTES; True when it had to be cut."""
+def clean_body(content: str, base: str) -> tuple[str, bool]:
+    """Sanitized content (URLs absolute against `base`), at most MAX_CONTENT_BYTES; True when it
+    had to be cut."""
     if not content:
         return "", False
     body = sanitize(content, base)

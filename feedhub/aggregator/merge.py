@@ -13,10 +13,11 @@ import html
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, identities, own_date
+from feedhub.aggregator.full_text import FullText, FullTextReport
 from feedhub.aggregator.sources import Source
 from feedhub.aggregator.state import PollResult, Seen, SeenEntry, StateStore
 from feedhub.config import Config
@@ -42,6 +43,7 @@ class MergeCounts:
     unchanged: int = 0
     filtered: int = 0  # left out by the source's include/exclude
     held_back: int = 0  # older than a new source's backfill: remembered, never merged
+    full_text: FullTextReport = field(default_factory=FullTextReport)
 
 
 @dataclass
@@ -68,9 +70,15 @@ class _Candidate:
 
 class Merger:
     def __init__(
-        self, config: Config, index: IndexWriter, state: StateStore, clock: Callable[[], float]
+        self,
+        config: Config,
+        index: IndexWriter,
+        state: StateStore,
+        clock: Callable[[], float],
+        full_text: FullText | None = None,
     ) -> None:
         self.config = config
+        self.full_text = full_text
         self.index = index
         self.state = state
         self.clock = clock
@@ -105,11 +113,13 @@ class Merger:
                 for candidate in new
             ]
             claimed = self.state.claim(planned)
-            for candidate in reversed(new):  # oldest first, so the files appear in order
-                path = claimed.get(candidate.identity)
-                if path is not None:  # else another poller saw it first and held it back
-                    self._write_new(source, feed, candidate, path, now, batch)
-                    counts.new += 1
+            # Oldest first, so the files appear in order; the others another poller saw first.
+            mine = [candidate for candidate in reversed(new) if claimed.get(candidate.identity)]
+            for candidate in self._with_articles(source, mine, counts):
+                path = claimed[candidate.identity]
+                assert path is not None  # claimed by this poll
+                self._write_new(source, feed, candidate, path, now, batch)
+                counts.new += 1
         finally:
             self._record_batch(batch)
         return counts
@@ -140,7 +150,13 @@ class Merger:
         new: list[tuple[int, _Candidate]] = []
         for rank, candidate in enumerate(accepted):
             outcome = self._merge_known(
-                source, feed, candidate, seen.get(candidate.identity), posted.get(candidate.identity), batch
+                source,
+                feed,
+                candidate,
+                seen.get(candidate.identity),
+                posted.get(candidate.identity),
+                batch,
+                counts,
             )
             if outcome is PollResult.UPDATED:
                 counts.updated += 1
@@ -149,6 +165,16 @@ class Merger:
             else:
                 new.append((rank, candidate))
         return new
+
+    def _with_articles(
+        self, source: Source, candidates: list[_Candidate], counts: MergeCounts
+    ) -> list[_Candidate]:
+        """The candidates with their articles' full text, for a source that asks for it."""
+        if not source.full_text or self.full_text is None or not candidates:
+            return candidates
+        entries, report = self.full_text.enrich(source, [candidate.entry for candidate in candidates])
+        counts.full_text = counts.full_text.plus(report)
+        return [replace(candidate, entry=entry) for candidate, entry in zip(candidates, entries, strict=True)]
 
     def _record_batch(self, batch: _Batch) -> None:
         """Count what was written as merged, once it is on disk, and publish it."""
@@ -187,6 +213,7 @@ class Merger:
         seen: Seen | None,
         posted: str | None,
         batch: _Batch,
+        counts: MergeCounts,
     ) -> PollResult | None:
         """UPDATED or UNCHANGED for an entry merged before (its post rewritten if it changed);
         None for a new one. `seen`: what the state recorded of it; `posted`: the path of the post
@@ -215,6 +242,7 @@ class Merger:
             batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
             return PollResult.UNCHANGED
         updated = entry.updated if entry.updated and entry.updated > post_file.post.date else None
+        (candidate,) = self._with_articles(source, [candidate], counts)
         text = self._post_text(source, feed, candidate, post_file.post.date, updated or self._now())
         write_atomically(self.config.posts_dir / seen.path, text)
         batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
@@ -300,7 +328,7 @@ class Merger:
 
     def _body(self, source: Source, feed: ParsedFeed, entry: UpstreamEntry, category_title: str) -> str:
         """The seeds' shape: the article, the attribution, the original link, the back-links."""
-        article = f"<div>{_one_line(entry.html)}</div>" if entry.html else ""
+        article = f"<div>{_one_line(entry.shown_html)}</div>" if entry.shown_html else ""
         name = source.attribution if source.attribution is not None else (feed.title or source.id)
         if name:
             article += f"<p>{html.escape(self.text['source_line'].format(name))}</p>"

@@ -23,6 +23,7 @@ from feedhub import __version__
 from feedhub.addresses import AddressPolicy, origin
 from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
 from feedhub.aggregator.fetch import Fetcher, FetchError
+from feedhub.aggregator.full_text import ArticleCache, FullText
 from feedhub.aggregator.json_api import parse_json_api
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
 from feedhub.aggregator.sources import Source
@@ -79,7 +80,9 @@ class Poller:
         self.index = index
         self.clock = clock
         self.fetcher = fetcher or Fetcher(user_agent(config), clock)
-        self.merger = Merger(config, index, state, clock)
+        self.merger = Merger(
+            config, index, state, clock, FullText(self.fetcher, ArticleCache(state.backend), clock)
+        )
         self.config = config
         self.pushes = PushStore(state.backend)
         self.posts_dir = config.posts_dir
@@ -204,8 +207,13 @@ class Poller:
         result = (
             PollResult.NEW if counts.new else PollResult.UPDATED if counts.updated else PollResult.UNCHANGED
         )
+        warnings = [warning for warning in (feed.warning, counts.full_text.summary()) if warning]
         outcome = Outcome(
-            result, reason=feed.warning, new=counts.new, updated=counts.updated, feed_title=feed.title or None
+            result,
+            reason="; ".join(warnings) or None,
+            new=counts.new,
+            updated=counts.updated,
+            feed_title=feed.title or None,
         )
         return outcome, counts
 

@@ -51,6 +51,8 @@ _SOURCE_KEYS = (
     "allow_private_addresses",
     "websub",
     "websub_poll_interval",
+    "full_text",
+    "full_text_delay",
 )
 _DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in ("id", "url", "type", "items", "fields"))
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -118,6 +120,8 @@ class Source:
     websub_poll_interval: int = 6 * 3600  # seconds between polls while the hub pushes
     type: SourceType = SourceType.FEED
     json_api: JsonApi | None = None  # where a JSON API's answer keeps items and fields
+    full_text: bool = False  # fetch each new or changed entry's article for its whole text
+    full_text_delay: float = 1.0  # seconds between the starts of two article requests to one host
 
     @property
     def is_file(self) -> bool:
@@ -204,7 +208,15 @@ class _SourceReader(MappingReader):
             websub_poll_interval=self._duration("websub_poll_interval", "6h"),
             type=kind,
             json_api=self._json_api() if kind is SourceType.JSON else None,
+            full_text=self.flag("full_text", default=False),
+            full_text_delay=self._seconds("full_text_delay", default=1.0, high=60.0),
         )
+
+    def _seconds(self, key: str, default: float, high: float) -> float:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= high:
+            raise self.fail(key, f"must be a number of seconds from 0 to {high:g}, got {quoted(value)}")
+        return float(value)
 
     def _type(self) -> SourceType:
         value = self.text("type") or SourceType.FEED.value
