@@ -34,6 +34,7 @@ from feedhub.metrics import record_in_run_folder
 from feedhub.posts import remove_temporaries
 from feedhub.progress import progress
 from feedhub.site import open_site
+from feedhub.sources_commands import export_sources, import_sources, list_sources
 from feedhub.storage import close_shared, open_storage
 from feedhub.text import counted
 from feedhub.websub.callbacks import CallbackClient
@@ -146,6 +147,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--log-level", default="ERROR", choices=LOG_LEVELS)
     check.set_defaults(command=_check)
+
+    sources = commands.add_parser("sources", help="import sources from OPML, export them, list them")
+    what = sources.add_subparsers(required=True, metavar="ACTION")
+    imported = what.add_parser(
+        "import",
+        parents=[common],
+        help="add the feeds of an OPML file to sources.yaml (folders become categories)",
+    )
+    imported.add_argument("file", metavar="FILE.opml")
+    imported.add_argument(
+        "--category", metavar="SLUG", help="the category of feeds outside any folder (default: imported)"
+    )
+    imported.add_argument("--dry-run", action="store_true", help="print what would be added; change nothing")
+    imported.set_defaults(command=import_sources)
+    exported = what.add_parser("export", parents=[common], help="print the sources as OPML 2.0")
+    exported.set_defaults(command=export_sources)
+    listed = what.add_parser("list", parents=[common], help="print each source's id, category, URL and state")
+    listed.set_defaults(command=list_sources)
+    for action in (imported, exported, listed):
+        action.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
     return parser
 
 

@@ -165,7 +165,7 @@ def load_sources(config: Config) -> tuple[Source, ...]:
             raise ConfigError(
                 path, f"source {source.id!r}", f"duplicate id (also source {seen_ids[source.id]})"
             )
-        key = _comparable(source.url)
+        key = comparable_url(source.url)
         if key in seen_urls:
             raise ConfigError(path, f"source {source.id!r}: url", f"same feed as source {seen_urls[key]!r}")
         seen_ids[source.id], seen_urls[key] = position, source.id
@@ -305,7 +305,7 @@ class _SourceReader(MappingReader):
         return tuple(patterns)
 
 
-def _comparable(url: str) -> str:
+def comparable_url(url: str) -> str:
     """Two spellings of one feed URL compare equal (case of scheme and host, default port)."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
