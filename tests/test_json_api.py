@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from feedhub.aggregator.entries import ParseError
-from feedhub.aggregator.json_api import api_date, parse_json_api
+from feedhub.aggregator.json_api import parse_json_api
+from feedhub.aggregator.picked import api_date
 from feedhub.aggregator.sources import JsonApi, SourceType, load_sources
 from feedhub.errors import ConfigError
 from tests.helpers import SiteFolder
@@ -152,7 +153,7 @@ def test_a_json_source_is_configured_with_items_and_fields(site: SiteFolder) -> 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"type": "xml"}, "source 'bad': type: must be one of feed, json, got 'xml'"),
+        ({"type": "xml"}, "source 'bad': type: must be one of feed, json, html, got 'xml'"),
         ({"type": "json", "fields": {"title": "t"}}, "source 'bad': items: must be a JMESPath expression"),
         (
             {"type": "json", "items": "data.[", "fields": {"title": "t"}},
@@ -165,7 +166,7 @@ def test_a_json_source_is_configured_with_items_and_fields(site: SiteFolder) -> 
         ),
         ({"type": "json", "items": "d", "fields": {"link": "u"}}, "fields.title: is required"),
         ({"type": "json", "items": "d", "fields": {"title": 5}}, "fields.title: must be a JMESPath"),
-        ({"items": "d"}, "source 'bad': items: is for a source of type json"),
+        ({"items": "d"}, "source 'bad': items: is not for a source of type feed"),
     ],
 )
 def test_json_source_mistakes_name_the_file_the_source_and_the_key(

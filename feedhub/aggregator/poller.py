@@ -24,6 +24,7 @@ from feedhub.addresses import AddressPolicy, origin
 from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
 from feedhub.aggregator.fetch import Fetcher, FetchError
 from feedhub.aggregator.full_text import ArticleCache, FullText
+from feedhub.aggregator.html_page import parse_html_page
 from feedhub.aggregator.json_api import parse_json_api
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
 from feedhub.aggregator.sources import Source
@@ -263,6 +264,8 @@ def _parse(source: Source, body: bytes, headers: Mapping[str, str], url: str) ->
     """What the source's answer says, read as its type reads it."""
     if source.json_api is not None:
         return parse_json_api(body, url, source.json_api, source.timezone)
+    if source.html_page is not None:
+        return parse_html_page(body, headers, url, source.html_page, source.timezone)
     return parse_feed(body, headers, url, source.timezone)
 
 

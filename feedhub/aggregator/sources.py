@@ -7,7 +7,7 @@ every source. Errors name the file, the source and the key, as in feedhub.yaml.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -36,6 +36,7 @@ _SOURCE_KEYS = (
     "type",
     "items",
     "fields",
+    "date_format",
     "category",
     "category_title",
     "interval",
@@ -54,13 +55,17 @@ _SOURCE_KEYS = (
     "full_text",
     "full_text_delay",
 )
-_DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in ("id", "url", "type", "items", "fields"))
+_PER_SOURCE_KEYS = ("id", "url", "type", "items", "fields", "date_format")  # not in `defaults`
+_DEFAULT_KEYS = tuple(key for key in _SOURCE_KEYS if key not in _PER_SOURCE_KEYS)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _INTERVAL = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-# What a JSON API source may pick from each item, and what it must.
+# What a JSON API source may pick from each item, what a web page source from each block, and
+# what both must.
 FIELDS = ("id", "title", "link", "date", "content", "summary", "author", "image", "category")
+HTML_FIELDS = ("title", "link", "date", "summary", "image")
+_HTML_KEYS = ("items", "fields", "date_format")
 REQUIRED_FIELDS = ("title",)
 
 
@@ -75,6 +80,19 @@ class JsonApi:
         return hash((self.items, tuple(sorted(self.fields.items()))))
 
 
+@dataclass(frozen=True)
+class HtmlPage:
+    """Where a page keeps its article blocks (`items`), and where a block keeps each field: CSS
+    selectors, `selector@attribute` for an attribute (`@href` alone: the block's own)."""
+
+    items: str
+    fields: Mapping[str, str]
+    date_format: str | None = None  # strptime, for dates in a page's own words
+
+    def __hash__(self) -> int:
+        return hash((self.items, tuple(sorted(self.fields.items())), self.date_format))
+
+
 def expression_problem(expression: str) -> str | None:
     """Why `expression` is not JMESPath, or None when it is."""
     try:
@@ -82,6 +100,39 @@ def expression_problem(expression: str) -> str | None:
     except JMESPathError as exc:
         return " ".join(str(exc).split())
     return None
+
+
+def split_selector(rule: str) -> tuple[str, str | None]:
+    """(the CSS selector, the attribute after its last '@' or None)."""
+    selector, at, attribute = rule.rpartition("@")
+    if not at or not attribute.replace("-", "").replace(":", "").isalnum():
+        return rule.strip(), None
+    return selector.strip(), attribute
+
+
+def selector_problem(rule: str) -> str | None:
+    """Why `rule` is not a CSS selector (with an optional @attribute), or None when it is."""
+    from cssselect import GenericTranslator, SelectorError  # the web app never needs it
+
+    selector, _ = split_selector(rule)
+    if not selector:
+        return None  # `@href`: the block itself
+    try:
+        GenericTranslator().css_to_xpath(selector)
+    except SelectorError as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
+
+
+@dataclass(frozen=True)
+class RuleLanguage:
+    name: str
+    example: str
+    problem: Callable[[str], str | None]
+
+
+JMESPATH = RuleLanguage("JMESPath expression", "'data.items' or 'headline'", expression_problem)
+CSS = RuleLanguage("CSS selector", "'article.story' or 'a@href'", selector_problem)
 
 
 @lru_cache(maxsize=512)
@@ -92,6 +143,7 @@ def compiled(expression: str) -> ParsedResult:
 class SourceType(Enum):
     FEED = "feed"  # RSS, Atom or JSON Feed
     JSON = "json"  # a JSON API: items and fields picked by JMESPath
+    HTML = "html"  # a web page listing articles: blocks and fields picked by CSS selectors
 
 
 class PushMode(Enum):
@@ -120,6 +172,7 @@ class Source:
     websub_poll_interval: int = 6 * 3600  # seconds between polls while the hub pushes
     type: SourceType = SourceType.FEED
     json_api: JsonApi | None = None  # where a JSON API's answer keeps items and fields
+    html_page: HtmlPage | None = None  # where a web page's list keeps its articles and their fields
     full_text: bool = False  # fetch each new or changed entry's article for its whole text
     full_text_delay: float = 1.0  # seconds between the starts of two article requests to one host
 
@@ -208,6 +261,7 @@ class _SourceReader(MappingReader):
             websub_poll_interval=self._duration("websub_poll_interval", "6h"),
             type=kind,
             json_api=self._json_api() if kind is SourceType.JSON else None,
+            html_page=self._html_page() if kind is SourceType.HTML else None,
             full_text=self.flag("full_text", default=False),
             full_text_delay=self._seconds("full_text_delay", default=1.0, high=60.0),
         )
@@ -225,33 +279,49 @@ class _SourceReader(MappingReader):
         except ValueError:
             names = ", ".join(kind.value for kind in SourceType)
             raise self.fail("type", f"must be one of {names}, got {quoted(value)}") from None
-        if kind is SourceType.FEED:
-            for key in ("items", "fields"):
-                if key in self.raw:
-                    raise self.fail(key, "is for a source of type json")
+        keys = {SourceType.FEED: (), SourceType.JSON: ("items", "fields"), SourceType.HTML: _HTML_KEYS}
+        for key in _HTML_KEYS:
+            if key in self.raw and key not in keys[kind]:
+                raise self.fail(key, f"is not for a source of type {kind.value}")
         return kind
 
     def _json_api(self) -> JsonApi:
-        items = self._expression("items", self.raw.get("items"))
+        return JsonApi(*self._rules(JMESPATH, FIELDS))
+
+    def _html_page(self) -> HtmlPage:
+        items, fields = self._rules(CSS, HTML_FIELDS)
+        date_format = self.text("date_format") or None
+        if date_format is not None and "%" not in date_format:
+            raise self.fail(
+                "date_format",
+                f"must be a strptime format like '%Y年%m月%d日 %H:%M', got {quoted(date_format)}",
+            )
+        return HtmlPage(items, fields, date_format)
+
+    def _rules(self, language: RuleLanguage, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+        """`items` and `fields`, each a rule the language compiles."""
+        items = self._rule(language, "items", self.raw.get("items"))
         value = self.raw.get("fields")
         if not isinstance(value, dict) or not value:
-            raise self.fail("fields", "must map fields (title, link, date, ...) to JMESPath expressions")
+            raise self.fail("fields", f"must map fields (title, link, date, ...) to {language.name}s")
         fields = {}
-        for name, expression in value.items():
-            if name not in FIELDS:
-                raise self.fail(f"fields.{name}", f"is not a field; the fields are {', '.join(FIELDS)}")
-            fields[name] = self._expression(f"fields.{name}", expression)
+        for name, rule in value.items():
+            if name not in names:
+                raise self.fail(f"fields.{name}", f"is not a field; the fields are {', '.join(names)}")
+            fields[name] = self._rule(language, f"fields.{name}", rule)
         for name in REQUIRED_FIELDS:
             if name not in fields:
-                raise self.fail(f"fields.{name}", "is required: the expression that finds an item's title")
-        return JsonApi(items, fields)
+                raise self.fail(
+                    f"fields.{name}", f"is required: the {language.name} that finds an item's {name}"
+                )
+        return items, fields
 
-    def _expression(self, key: str, value: object) -> str:
+    def _rule(self, language: RuleLanguage, key: str, value: object) -> str:
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, "must be a JMESPath expression, like 'data.items' or 'headline'")
-        problem = expression_problem(value)
+            raise self.fail(key, f"must be a {language.name}, like {language.example}")
+        problem = language.problem(value)
         if problem:
-            raise self.fail(key, f"{quoted(value)} is not a JMESPath expression: {problem}")
+            raise self.fail(key, f"{quoted(value)} is not a {language.name}: {problem}")
         return value
 
     def _push_mode(self) -> PushMode:
