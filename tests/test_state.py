@@ -57,8 +57,13 @@ def test_an_older_state_file_is_migrated_with_everything_it_held(tmp_path: Path,
     assert source.result is PollResult.NOT_MODIFIED
     assert "id-1" in state.find_seen("up", [EntryKey("id-1", None, "A")])
     assert state.lease("up", "poller-1", 100.0, 30) is None  # the columns the migration added work
+    state.tell_stories("news", "up", [("link:https://up.example/1", "a.md")])
+    assert state.find_stories("news", ["link:https://up.example/1"]) == {
+        "link:https://up.example/1": ("up", "a.md")
+    }
     with sqlite3.connect(tmp_path / STATE_FILE) as conn:
-        assert conn.execute("SELECT version FROM schema_versions WHERE part='aggregator'").fetchone() == (3,)
+        version = conn.execute("SELECT version FROM schema_versions WHERE part='aggregator'").fetchone()
+        assert version == (STATE_SCHEMA.version,) == (4,)
     StateStore(SqliteBackend(tmp_path / STATE_FILE))  # opening it again changes nothing
 
 

@@ -20,12 +20,14 @@ from feedhub.aggregator.entries import ParsedFeed, UpstreamEntry, entry_date, id
 from feedhub.aggregator.full_text import FullText, FullTextReport
 from feedhub.aggregator.sources import Source
 from feedhub.aggregator.state import PollResult, Seen, SeenEntry, StateStore
+from feedhub.aggregator.stories import story_keys
 from feedhub.config import Config
 from feedhub.dates import format_date
 from feedhub.i18n import labels
 from feedhub.index.identity import EntryKey
 from feedhub.index.write import IndexWriter
 from feedhub.posts import format_post, fsync_folder, read_post_file, write_atomically
+from feedhub.text import counted
 from feedhub.urls import SiteUrls
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,14 @@ class MergeCounts:
     filtered: int = 0  # left out by the source's include/exclude
     held_back: int = 0  # older than a new source's backfill: remembered, never merged
     full_text: FullTextReport = field(default_factory=FullTextReport)
+    # Entries another source's post already tells (one post per story): "'title' is <path> (source)".
+    duplicates: list[str] = field(default_factory=list)
+
+    def duplicates_summary(self) -> str | None:
+        if not self.duplicates:
+            return None
+        duplicates = counted(len(self.duplicates), "duplicate")
+        return f"{duplicates} of other sources' posts, not merged ({self.duplicates[0]})"
 
 
 @dataclass
@@ -52,6 +62,7 @@ class _Batch:
 
     written: list[str] = field(default_factory=list)
     seen: list[SeenEntry] = field(default_factory=list)
+    stories: list[tuple[str, str]] = field(default_factory=list)  # (story key, path) of posts written
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ class Merger:
                 for candidate in held_back:
                     batch.seen.append(self._record(source, candidate, None, now))  # seen, and never merged
                 counts.held_back = len(held_back)
+            new = self._one_per_story(source, new, counts, batch, now)
             planned = [
                 self._record(source, candidate, _planned_path(self.config, source, candidate), now)
                 for candidate in new
@@ -121,7 +133,7 @@ class Merger:
                 self._write_new(source, feed, candidate, path, now, batch)
                 counts.new += 1
         finally:
-            self._record_batch(batch)
+            self._record_batch(source, batch)
         return counts
 
     def _known(
@@ -166,6 +178,26 @@ class Merger:
                 new.append((rank, candidate))
         return new
 
+    def _one_per_story(
+        self, source: Source, new: list[_Candidate], counts: MergeCounts, batch: _Batch, now: float
+    ) -> list[_Candidate]:
+        """The new entries no other source's post in this category tells already; the others are
+        remembered as seen (never merged) and counted."""
+        keys = {candidate.identity: story_keys(candidate.entry) for candidate in new}
+        told = self.state.find_stories(source.category, [key for found in keys.values() for key in found])
+        kept = []
+        for candidate in new:
+            teller = next(
+                (told[key] for key in keys[candidate.identity] if key in told and told[key][0] != source.id),
+                None,
+            )
+            if teller is None:
+                kept.append(candidate)
+                continue
+            batch.seen.append(self._record(source, candidate, None, now))
+            counts.duplicates.append(f"{candidate.entry.title!r} is {teller[1]} ({teller[0]})")
+        return kept
+
     def _with_articles(
         self, source: Source, candidates: list[_Candidate], counts: MergeCounts
     ) -> list[_Candidate]:
@@ -176,11 +208,12 @@ class Merger:
         counts.full_text = counts.full_text.plus(report)
         return [replace(candidate, entry=entry) for candidate, entry in zip(candidates, entries, strict=True)]
 
-    def _record_batch(self, batch: _Batch) -> None:
+    def _record_batch(self, source: Source, batch: _Batch) -> None:
         """Count what was written as merged, once it is on disk, and publish it."""
         if batch.written:
             fsync_folder(self.config.posts_dir)
         self.state.remember(batch.seen)
+        self.state.tell_stories(source.category, source.id, batch.stories)
         if batch.written:
             self.index.sync_paths(batch.written)  # published now, not when a watcher gets to it
 
@@ -263,6 +296,7 @@ class Merger:
         date = candidate.date.astimezone(self.config.timezone)
         write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
         batch.written.append(path)
+        batch.stories += [(key, path) for key in story_keys(candidate.entry)]
         batch.seen.append(self._record(source, candidate, path, now))
         log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
 

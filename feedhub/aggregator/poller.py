@@ -27,7 +27,7 @@ from feedhub.aggregator.full_text import ArticleCache, FullText
 from feedhub.aggregator.html_page import parse_html_page
 from feedhub.aggregator.json_api import parse_json_api
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
-from feedhub.aggregator.sources import Source
+from feedhub.aggregator.sources import Source, comparable_url
 from feedhub.aggregator.state import Outcome, PollResult, SourceState, StateStore
 from feedhub.config import Config
 from feedhub.errors import StorageError
@@ -200,7 +200,13 @@ class Poller:
         feed = _parse(source, fetched.body or b"", fetched.headers, fetched.url)
         record_discovery(self.pushes, self.config, source, fetched.headers, feed, fetched.url, self.clock())
         outcome, counts = self._merge(source, current, feed)
-        return replace(outcome, validators=fetched.validators, moved_to=moved_to), counts
+        landed = comparable_url(fetched.url)
+        same = self.state.others_fetching(source.id, landed)
+        if same:  # two entries of sources.yaml that are one feed: each entry would be merged twice
+            names = ", ".join(same)
+            warning = f"polls the same feed as source {names} after redirects ({fetched.url})"
+            outcome = replace(outcome, reason="; ".join(filter(None, [outcome.reason, warning])))
+        return replace(outcome, validators=fetched.validators, moved_to=moved_to, fetched_url=landed), counts
 
     def _merge(self, source: Source, current: SourceState, feed: ParsedFeed) -> tuple[Outcome, MergeCounts]:
         """Merge a feed's entries (polled or pushed) and say how it went."""
@@ -208,7 +214,8 @@ class Poller:
         result = (
             PollResult.NEW if counts.new else PollResult.UPDATED if counts.updated else PollResult.UNCHANGED
         )
-        warnings = [warning for warning in (feed.warning, counts.full_text.summary()) if warning]
+        found = (feed.warning, counts.full_text.summary(), counts.duplicates_summary())
+        warnings = [warning for warning in found if warning]
         outcome = Outcome(
             result,
             reason="; ".join(warnings) or None,

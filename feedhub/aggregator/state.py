@@ -41,7 +41,8 @@ CREATE TABLE sources (
     polled BIGINT NOT NULL DEFAULT 0,  -- 1 once a poll got the feed: backfill applies before
     resume_after DOUBLE PRECISION,     -- the state was lost: the first poll merges entries from then on
     lease_owner TEXT,                  -- the poller polling it now, until lease_until
-    lease_until DOUBLE PRECISION
+    lease_until DOUBLE PRECISION,
+    fetched_url TEXT                   -- where its last fetch ended, after every redirect (compared)
 );
 CREATE TABLE seen (
     source TEXT NOT NULL,
@@ -57,6 +58,13 @@ CREATE INDEX seen_by_link ON seen (source, link, title);
 CREATE TABLE pollers (
     owner TEXT PRIMARY KEY,        -- host:pid:start of a running scheduler
     seen DOUBLE PRECISION NOT NULL -- its last sign of life
+);
+CREATE TABLE stories (
+    category TEXT NOT NULL,
+    story TEXT NOT NULL,           -- link:<canonical link> or text:<hash> (feedhub.aggregator.stories)
+    source TEXT NOT NULL,          -- the source whose post tells it
+    path TEXT NOT NULL,
+    PRIMARY KEY (category, story)
 )
 """
 
@@ -71,7 +79,7 @@ def _legacy_version(conn: Connection) -> int:
 
 STATE_SCHEMA = Schema(
     part="aggregator",
-    version=3,
+    version=4,
     tables=_TABLES,
     # What each version adds to the one before (the state is not derived from anything: never dropped).
     steps={
@@ -79,6 +87,9 @@ STATE_SCHEMA = Schema(
         3: "ALTER TABLE sources ADD COLUMN lease_owner TEXT;\n"
         "ALTER TABLE sources ADD COLUMN lease_until DOUBLE PRECISION;\n"
         "CREATE TABLE pollers (owner TEXT PRIMARY KEY, seen DOUBLE PRECISION NOT NULL)",
+        4: "ALTER TABLE sources ADD COLUMN fetched_url TEXT;\n"
+        "CREATE TABLE stories (category TEXT NOT NULL, story TEXT NOT NULL, source TEXT NOT NULL, "
+        "path TEXT NOT NULL, PRIMARY KEY (category, story))",
     },
     legacy_version=_legacy_version,
 )
@@ -188,6 +199,7 @@ class Outcome:
     validators: Validators | None = None  # None: keep the stored ones
     moved_to: str | None = None
     feed_title: str | None = None
+    fetched_url: str | None = None  # comparable, after every redirect; None: keep the stored one
 
 
 class StateStore:
@@ -240,6 +252,7 @@ class StateStore:
                     etag=CASE WHEN ? THEN ? ELSE etag END,
                     last_modified=CASE WHEN ? THEN ? ELSE last_modified END,
                     feed_title=COALESCE(?, feed_title),
+                    fetched_url=COALESCE(?, fetched_url),
                     lease_owner=NULL, lease_until=NULL
                 WHERE id=?
                 """,
@@ -262,6 +275,7 @@ class StateStore:
                     validators is not None,
                     validators.last_modified if validators else None,
                     outcome.feed_title,
+                    outcome.fetched_url,
                     source_id,
                 ),
             )
@@ -399,6 +413,34 @@ class StateStore:
                 (source_id,),
             )
             return {row["identity"]: row["path"] for row in claimed}
+
+    def others_fetching(self, source_id: str, fetched_url: str) -> list[str]:
+        """The other sources whose last fetch ended at this (comparable) URL."""
+        with self.backend.reading() as conn:
+            rows = conn.execute(
+                "SELECT id FROM sources WHERE fetched_url=? AND id<>? ORDER BY id", (fetched_url, source_id)
+            )
+            return [row["id"] for row in rows]
+
+    def find_stories(self, category: str, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Which source's post already tells each story key in this category: (source, path)."""
+        with self.backend.reading() as conn:
+            rows = conn.select_in(
+                "SELECT story, source, path FROM stories WHERE category=? AND story IN ({})",
+                list(dict.fromkeys(keys)),
+                (category,),
+            )
+            return {row["story"]: (row["source"], row["path"]) for row in rows}
+
+    def tell_stories(self, category: str, source_id: str, told: Sequence[tuple[str, str]]) -> None:
+        """Record (story key, path) of posts written; a key told first by another source stays its."""
+        if not told:
+            return
+        with self.backend.transaction() as conn:
+            conn.insert_rows(
+                "INSERT INTO stories VALUES {} ON CONFLICT (category, story) DO NOTHING",
+                list({key: (category, key, source_id, path) for key, path in told}.values()),
+            )
 
     def remember(self, records: list[SeenEntry]) -> None:
         """Record entries as seen, in one transaction (under a new identity when the id changed)."""
