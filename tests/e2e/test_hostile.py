@@ -452,7 +452,8 @@ def test_redirects_to_internal_addresses_are_refused_unless_allowed(
 
         site.write_sources(
             {"id": "moved", "url": upstream.url("/moved"), "allow_private_addresses": True},
-            {"id": "byname", "url": upstream.url("/by-name")},
+            # Another category: in moved's, byname's entry (the same story) would be a duplicate.
+            {"id": "byname", "url": upstream.url("/by-name"), "category": "elsewhere"},
         )
         allowed = poll_lines(feedhub("poll", "--once", "--config", config))
         assert allowed["moved"].split()[1] == "new" and allowed["byname"].split()[1] == "error"
