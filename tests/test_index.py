@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feedhub.config import Config
-from feedhub.errors import FeedhubError
+from feedhub.errors import FeedhubError, StorageError
 from feedhub.index.model import SyncReport
 from feedhub.index.schema import INDEX_SCHEMA, SITE
 from feedhub.index.write import IndexWriter
@@ -313,6 +315,67 @@ def test_a_file_back_before_the_turn_that_would_forget_it_is_kept(
     monkeypatch.setattr(backend, "serialize", written_again_while_waiting)
     assert index.sync_all().removed == 0
     assert entry_titles(index) == ["back"]
+
+
+def test_files_written_by_threads_at_once_are_indexed_in_fewer_turns(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A poller's merges finishing together hand their files to one writer: each caller returns once
+    # its own files are indexed, and a failure reaches every caller whose files it held.
+    index = open_index(site.config())
+    writer = index.writer
+    turns: list[int] = []
+    real = writer.sync_paths
+    first_turn = threading.Event()
+
+    def counted(paths: Iterable[str]) -> SyncReport:
+        listed = list(paths)
+        turns.append(len(listed))
+        first_turn.set()
+        time.sleep(0.3)  # a slow turn: the other threads' files queue meanwhile
+        return real(listed)
+
+    monkeypatch.setattr(writer, "sync_paths", counted)
+    names = [f"p{number}.md" for number in range(8)]
+    for name in names:
+        site.add(name, title=name)
+    done: list[str] = []
+
+    def merge(name: str) -> None:
+        writer.index_written([name])
+        assert name in entry_titles(index)  # indexed when the call returns
+        done.append(name)
+
+    threads = [threading.Thread(target=merge, args=(names[0],))]
+    threads[0].start()
+    first_turn.wait(5)
+    threads += [threading.Thread(target=merge, args=(name,)) for name in names[1:]]
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(done) == sorted(names)
+    assert turns[0] == 1 and sum(turns) == 8 and len(turns) <= 3, turns
+
+    def failing(paths: Iterable[str]) -> SyncReport:
+        time.sleep(0.2)
+        raise StorageError("index.sqlite3", "the disk is full")
+
+    monkeypatch.setattr(writer, "sync_paths", failing)
+    errors: list[str] = []
+
+    def failed_merge(name: str) -> None:
+        try:
+            writer.index_written([name])
+        except StorageError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=failed_merge, args=(name,)) for name in names[:4]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(errors) == 4 and all("the disk is full" in error for error in errors)
 
 
 def test_scheduled_posts_appear_when_their_date_comes(site: SiteFolder) -> None:

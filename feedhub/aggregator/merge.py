@@ -215,7 +215,7 @@ class Merger:
         self.state.remember(batch.seen)
         self.state.tell_stories(source.category, source.id, batch.stories)
         if batch.written:
-            self.index.sync_paths(batch.written)  # published now, not when a watcher gets to it
+            self.index.index_written(batch.written)  # published now, not when a watcher gets to it
 
     def _first_poll(
         self, source: Source, first_poll: FirstPoll, new: list[tuple[int, _Candidate]], now: float

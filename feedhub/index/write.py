@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from feedhub.config import Config
@@ -55,6 +56,9 @@ class IndexWriter:
         self.backend = backend
         self.settings = settings
         self.clock = clock
+        self._handoffs: list[_Handoff] = []
+        self._handoffs_lock = threading.Lock()
+        self._indexing = threading.Lock()
         self._prepare()
 
     # ---- schema and settings ----------------------------------------------------------
@@ -141,6 +145,29 @@ class IndexWriter:
         for start in range(0, len(listed), _BATCH):
             report.include(self._store_read(self._read(listed[start : start + _BATCH])))
         return report
+
+    def index_written(self, paths: Iterable[str]) -> None:
+        """Index files just written, with what other threads of this process wrote meanwhile: a
+        poller's merges finishing together make one writers' turn, not one each (a turn's round
+        trips are paid in this process's GIL queue, and the turns of every poller are one queue).
+        Returns once these files are indexed; raises what indexing them raised."""
+        handoff = _Handoff(list(paths))
+        with self._handoffs_lock:
+            self._handoffs.append(handoff)
+        with self._indexing:
+            if not handoff.done:  # else a thread that held this lock before took these files too
+                with self._handoffs_lock:
+                    taken, self._handoffs = self._handoffs, []
+                try:
+                    self.sync_paths(path for each in taken for path in each.paths)
+                except Exception as exc:
+                    for each in taken:
+                        each.error = exc
+                finally:
+                    for each in taken:
+                        each.done = True
+        if handoff.error is not None:
+            raise handoff.error
 
     def publish_due(self) -> int:
         """Make posts whose date has come visible; returns how many."""
@@ -454,6 +481,15 @@ class IndexWriter:
                 "SELECT max(published_ts) AS newest FROM posts WHERE source=?", (source,)
             ).fetchone()
         return float(row["newest"]) if row["newest"] is not None else None
+
+
+@dataclass
+class _Handoff:
+    """Files one caller wrote, waiting for a thread of this process to index them."""
+
+    paths: list[str]
+    done: bool = False
+    error: Exception | None = None
 
 
 def _free_permalink(holders: dict[str, str], path: str, wanted: str, warnings: list[str]) -> str:
