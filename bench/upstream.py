@@ -31,7 +31,9 @@ def write_feeds(folder: Path, feeds: int, entries: int, seed: int = 7) -> None:
             body = rng.choice(material.articles) if rng.random() < 0.1 else rng.choice(material.digests)
             items.append(
                 "<item>"
-                f"<title>{html.escape(rng.choice(material.titles))}</title>"
+                # Numbered: each entry is a story of its own (one post per story would merge
+                # two entries of one category that drew the same title and body).
+                f"<title>{html.escape(rng.choice(material.titles))} ({feed}-{number})</title>"
                 f"<link>https://upstream{feed}.example/news/{number}.html</link>"
                 f'<guid isPermaLink="false">upstream-{feed}-{number}</guid>'
                 f"<pubDate>{when:%a, %d %b %Y %H:%M:%S} +0800</pubDate>"

@@ -14,6 +14,7 @@ from bench.corpus import new_post, write_store
 from bench.extraction import f1, page_score
 from bench.upstream import write_feeds
 from feedhub.aggregator.entries import identities, parse_feed
+from feedhub.aggregator.stories import story_keys
 from tests.helpers import SiteFolder, corpus_posts, open_index
 
 
@@ -35,9 +36,12 @@ def test_generated_stores_are_valid_posts(site: SiteFolder) -> None:
 
 def test_generated_upstream_feeds_parse_with_distinct_entries(tmp_path: Path) -> None:
     write_feeds(tmp_path, feeds=3, entries=50)
+    stories: set[str] = set()
     for path in sorted(tmp_path.glob("feed*.xml")):
         feed = parse_feed(path.read_bytes(), {}, path.as_uri(), ZoneInfo("Asia/Shanghai"))
         assert len(feed.entries) == 50 and len(set(identities(feed.entries))) == 50
+        stories.update(key for entry in feed.entries for key in story_keys(entry))
+    assert len(stories) == 3 * 50 * 2  # every entry a story of its own: its link and its text
 
 
 def test_the_bare_app_serves_the_bytes_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
