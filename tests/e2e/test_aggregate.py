@@ -87,7 +87,13 @@ def test_poll_once_over_every_real_world_feed(site: SiteFolder, upstream: Upstre
     assert first.returncode == 0, first.stdout + first.stderr[-3000:]
     rows = first.stdout.splitlines()[:-1]
     assert len(rows) == len(feeds)
-    assert all(row.split()[1] == "new" for row in rows), rows  # every one ingested
+    # Every one ingested; but a feed the corpus has twice in one folder (one podcast in two
+    # formats) is one story per entry: whichever is polled second merges none of them.
+    others = [row for row in rows if row.split()[1] != "new"]
+    assert all(
+        row.split()[1] == "unchanged" and "duplicates of other sources' posts" in row for row in others
+    )
+    assert len(others) <= 2, others
     merged = int(re.search(r"(\d+) new posts", first.stdout).group(1))
     posts = list(site.posts.glob("*.md"))
     assert merged == len(posts) > 500
