@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -122,6 +122,9 @@ def read_yaml_mapping(path: Path) -> dict[Any, Any]:
     return raw
 
 
+ChoiceT = TypeVar("ChoiceT", bound=Enum)
+
+
 class MappingReader:
     """Validates the keys of one YAML mapping; every error names the file and the key."""
 
@@ -170,6 +173,15 @@ class MappingReader:
         if not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, got {_describe(value)}")
         return value
+
+    def choice(self, key: str, kind: type[ChoiceT], default: ChoiceT) -> ChoiceT:
+        """One of an enum's values, by its value ("public", "json")."""
+        value = self.text(key) or default.value
+        try:
+            return kind(value)
+        except ValueError:
+            choices = ", ".join(str(member.value) for member in kind)
+            raise self.fail(key, f"must be one of {choices}, got {quoted(value)}") from None
 
     def timezone(self, key: str, default: str) -> ZoneInfo:
         name = self.text(key) or default
@@ -267,12 +279,7 @@ class _Reader(MappingReader):
         return url
 
     def _status(self) -> StatusAccess:
-        value = self.text("status") or StatusAccess.PUBLIC.value
-        try:
-            access = StatusAccess(value)
-        except ValueError:
-            choices = ", ".join(access.value for access in StatusAccess)
-            raise self.fail("status", f"must be one of {choices}, got {quoted(value)}") from None
+        access = self.choice("status", StatusAccess, StatusAccess.PUBLIC)
         if access is StatusAccess.TOKEN and not os.environ.get(STATUS_TOKEN_ENV):
             raise self.fail("status", f"is token, but the environment variable {STATUS_TOKEN_ENV} is not set")
         return access

@@ -119,7 +119,7 @@ class Merger:
                 for candidate in held_back:
                     batch.seen.append(self._record(source, candidate, None, now))  # seen, and never merged
                 counts.held_back = len(held_back)
-            new = self._one_per_story(source, new, counts, batch, now)
+            new, keys = self._one_per_story(source, new, counts, batch, now)
             planned = [
                 self._record(source, candidate, _planned_path(self.config, source, candidate), now)
                 for candidate in new
@@ -131,6 +131,7 @@ class Merger:
                 path = claimed[candidate.identity]
                 assert path is not None  # claimed by this poll
                 self._write_new(source, feed, candidate, path, now, batch)
+                batch.stories += [(key, path) for key in keys[candidate.identity]]
                 counts.new += 1
         finally:
             self._record_batch(source, batch)
@@ -180,9 +181,9 @@ class Merger:
 
     def _one_per_story(
         self, source: Source, new: list[_Candidate], counts: MergeCounts, batch: _Batch, now: float
-    ) -> list[_Candidate]:
-        """The new entries no other source's post in this category tells already; the others are
-        remembered as seen (never merged) and counted."""
+    ) -> tuple[list[_Candidate], dict[str, tuple[str, ...]]]:
+        """The new entries no other source's post in this category tells already (the others are
+        remembered as seen, never merged, and counted), and every new entry's story keys."""
         keys = {candidate.identity: story_keys(candidate.entry) for candidate in new}
         told = self.state.find_stories(source.category, [key for found in keys.values() for key in found])
         kept = []
@@ -196,7 +197,7 @@ class Merger:
                 continue
             batch.seen.append(self._record(source, candidate, None, now))
             counts.duplicates.append(f"{candidate.entry.title!r} is {teller[1]} ({teller[0]})")
-        return kept
+        return kept, keys
 
     def _with_articles(
         self, source: Source, candidates: list[_Candidate], counts: MergeCounts
@@ -296,7 +297,6 @@ class Merger:
         date = candidate.date.astimezone(self.config.timezone)
         write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
         batch.written.append(path)
-        batch.stories += [(key, path) for key in story_keys(candidate.entry)]
         batch.seen.append(self._record(source, candidate, path, now))
         log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
 

@@ -273,12 +273,7 @@ class _SourceReader(MappingReader):
         return float(value)
 
     def _type(self) -> SourceType:
-        value = self.text("type") or SourceType.FEED.value
-        try:
-            kind = SourceType(value)
-        except ValueError:
-            names = ", ".join(kind.value for kind in SourceType)
-            raise self.fail("type", f"must be one of {names}, got {quoted(value)}") from None
+        kind = self.choice("type", SourceType, SourceType.FEED)
         keys = {SourceType.FEED: (), SourceType.JSON: ("items", "fields"), SourceType.HTML: _HTML_KEYS}
         for key in _HTML_KEYS:
             if key in self.raw and key not in keys[kind]:
