@@ -143,7 +143,7 @@ def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
         size = max(status.st_size, len(data))
         problem = f"larger than the {MAX_POST_BYTES // MIB} MiB limit for a post ({size:,} bytes or more)"
         return PostFile(path, *stamp, "", None, problem)
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    digest = _digest(data)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -166,13 +166,21 @@ def _link_leaving(root: Path, full: str, path: str) -> str | None:
     return f"a symbolic link to {quoted(real)}, outside the posts folder"
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def parse_post(text: str, path: str, tz: tzinfo) -> Post:
     warnings: list[str] = []
     clean = xml_safe(text)
     if clean != text:
         warnings.append("control characters removed (XML cannot carry them)")
     meta, body = _split_front_matter(clean, path, warnings)
+    return _post_from(meta, body, path, tz, warnings)
 
+
+def _post_from(meta: dict[Any, Any], body: str, path: str, tz: tzinfo, warnings: list[str]) -> Post:
+    """The post a file's front matter (as YAML loaded it) and body make; PostError if none."""
     # Collect every reason at once, so one `feedhub check` run shows all there is to fix.
     problems = []
     title = one_line(_scalar_text(meta.get("title")))
@@ -221,6 +229,21 @@ def parse_post(text: str, path: str, tz: tzinfo) -> Post:
 
 
 def _split_front_matter(text: str, path: str, warnings: list[str]) -> tuple[dict[Any, Any], str]:
+    front, body, blank_lines = _split(text, path, warnings)
+    try:
+        # Lines as the file numbers them: the front matter's first line ends the opening '---'.
+        meta = load_yaml(front, MAX_FRONT_MATTER_NODES, first_line=1 + blank_lines)
+    except YamlError as exc:
+        raise PostError(path, f"front matter is not valid YAML: {exc}") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise PostError(path, "front matter is not a mapping of keys to values")
+    return meta, body
+
+
+def _split(text: str, path: str, warnings: list[str]) -> tuple[str, str, int]:
+    """(front matter, body, blank lines before the front matter) of a post file's text."""
     stripped = text.lstrip()
     if not _YAML.detect(stripped):
         raise PostError(path, "no front matter (a post starts with a '---' line)")
@@ -231,16 +254,7 @@ def _split_front_matter(text: str, path: str, warnings: list[str]) -> tuple[dict
         front, body = _YAML.split(stripped)
     except ValueError:
         raise PostError(path, "front matter is not closed by a '---' line") from None
-    try:
-        # Lines as the file numbers them: the front matter's first line ends the opening '---'.
-        meta = load_yaml(front, MAX_FRONT_MATTER_NODES, first_line=1 + blank_lines)
-    except YamlError as exc:
-        raise PostError(path, f"front matter is not valid YAML: {exc}") from None
-    if meta is None:
-        meta = {}
-    if not isinstance(meta, dict):
-        raise PostError(path, "front matter is not a mapping of keys to values")
-    return meta, body.strip("\n")
+    return front, body.strip("\n"), blank_lines
 
 
 def _post_date(meta: dict[Any, Any], path: str, tz: tzinfo) -> datetime:
@@ -303,6 +317,28 @@ def format_post(front_matter: list[tuple[str, object]], body: str) -> str:
         if value is not None:
             lines.append(_yaml_entry(key, value))
     return "\n".join([*lines, "---", xml_safe(body).rstrip("\n"), ""])
+
+
+def write_post(
+    root: Path, path: str, front_matter: list[tuple[str, object]], body: str, tz: tzinfo
+) -> PostFile:
+    """Write a post file (atomically, fsynced) and return it as read_post_file would read it back,
+    without reading it or parsing its YAML again: `_yaml_entry` writes values that load back
+    unchanged, and a date as the text that parses back to it."""
+    text = format_post(front_matter, body)
+    data = text.encode()
+    mtime_ns, size = write_atomically(root / path, data)
+    meta = {
+        key: format_date(value) if isinstance(value, datetime) else _writable(value)
+        for key, value in front_matter
+        if value is not None
+    }
+    try:
+        warnings: list[str] = []
+        post = _post_from(meta, _split(text, path, warnings)[1], path, tz, warnings)
+    except PostError as exc:
+        return PostFile(path, mtime_ns, size, _digest(data), None, exc.reason)
+    return PostFile(path, mtime_ns, size, _digest(data), post, None)
 
 
 def _yaml_entry(key: str, value: object) -> str:
@@ -368,8 +404,9 @@ def remove_temporaries(folder: Path) -> int:
     return removed
 
 
-def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> None:
+def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> tuple[int, int]:
     """Write via a hidden temporary file and a rename: readers see the old file or the new one.
+    Returns the file's (mtime_ns, size), as the index stamps it.
 
     ``fsync`` waits for the file's bytes to reach the disk; the rename reaches it with
     ``fsync_folder`` (once for many files).
@@ -384,10 +421,12 @@ def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> None:
         os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "wb") as output:
             output.write(data.encode() if isinstance(data, str) else data)
+            output.flush()
             if fsync:
-                output.flush()
                 os.fsync(output.fileno())
-        os.replace(name, path)
+            written = os.fstat(output.fileno())
+        os.replace(name, path)  # a rename keeps the file's mtime
+        return written.st_mtime_ns, written.st_size
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise

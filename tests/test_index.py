@@ -5,8 +5,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from feedhub.errors import FeedhubError, StorageError
 from feedhub.index.model import SyncReport
 from feedhub.index.schema import INDEX_SCHEMA, SITE
 from feedhub.index.write import IndexWriter
-from feedhub.posts import Post, PostFile
+from feedhub.posts import Post, PostFile, read_post_file
 from feedhub.storage import INDEX_FILE, open_storage
 from feedhub.storage.base import Connection
 from feedhub.storage.sqlite import SqliteBackend
@@ -325,24 +325,28 @@ def test_files_written_by_threads_at_once_are_indexed_in_fewer_turns(
     index = open_index(site.config())
     writer = index.writer
     turns: list[int] = []
-    real = writer.sync_paths
+    real = writer.store_files
     first_turn = threading.Event()
 
-    def counted(paths: Iterable[str]) -> SyncReport:
-        listed = list(paths)
-        turns.append(len(listed))
+    def counted(files: Sequence[PostFile]) -> SyncReport:
+        turns.append(len(files))
         first_turn.set()
         time.sleep(0.3)  # a slow turn: the other threads' files queue meanwhile
-        return real(listed)
+        return real(files)
 
-    monkeypatch.setattr(writer, "sync_paths", counted)
+    monkeypatch.setattr(writer, "store_files", counted)
     names = [f"p{number}.md" for number in range(8)]
     for name in names:
         site.add(name, title=name)
     done: list[str] = []
 
+    def written(name: str) -> PostFile:
+        file = read_post_file(site.posts, name, UTC)
+        assert file is not None
+        return file
+
     def merge(name: str) -> None:
-        writer.index_written([name])
+        writer.index_written([written(name)])
         assert name in entry_titles(index)  # indexed when the call returns
         done.append(name)
 
@@ -357,16 +361,16 @@ def test_files_written_by_threads_at_once_are_indexed_in_fewer_turns(
     assert sorted(done) == sorted(names)
     assert turns[0] == 1 and sum(turns) == 8 and len(turns) <= 3, turns
 
-    def failing(paths: Iterable[str]) -> SyncReport:
+    def failing(files: Sequence[PostFile]) -> SyncReport:
         time.sleep(0.2)
         raise StorageError("index.sqlite3", "the disk is full")
 
-    monkeypatch.setattr(writer, "sync_paths", failing)
+    monkeypatch.setattr(writer, "store_files", failing)
     errors: list[str] = []
 
     def failed_merge(name: str) -> None:
         try:
-            writer.index_written([name])
+            writer.index_written([written(name)])
         except StorageError as exc:
             errors.append(str(exc))
 

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,8 @@ from feedhub.aggregator.sources import load_sources
 from feedhub.aggregator.state import PollResult, StateStore
 from feedhub.config import Config
 from feedhub.errors import StorageError, StorageFault
-from feedhub.posts import Post, read_post_file
+from feedhub.index.model import SyncReport
+from feedhub.posts import Post, PostFile, read_post_file
 from feedhub.storage import STATE_FILE, open_storage
 from tests.helpers import BASE_URL, BOTH_BACKENDS, SHARED, FrozenClock, SiteFolder, SiteIndex, open_index
 from tests.upstream import Response, Upstream, item, rss
@@ -127,6 +128,29 @@ def test_new_entries_become_posts_in_the_seed_format(agg: Aggregation) -> None:
     )
     published = agg.index.entries("news", 0, 10)[0]
     assert published.via == "https://up.example/1" and published.summary == "正文一"
+
+
+def test_new_and_updated_posts_are_indexed_from_what_was_written_not_read_back(
+    agg: Aggregation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feedhub.index.write as write
+
+    reads: list[str] = []
+    real = write.read_post_file
+
+    def counted(root: Path, path: str, tz: tzinfo) -> PostFile | None:
+        reads.append(path)
+        return real(root, path, tz)
+
+    monkeypatch.setattr(write, "read_post_file", counted)
+    agg.upstream.feed("/feed", rss(item("one", guid="1"), item("two", guid="2", description="<p>b</p>")))
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    assert agg.poll().counts.new == 2
+    agg.upstream.feed("/feed", rss(item("one", guid="1"), item("two", guid="2", description="<p>c</p>")))
+    assert agg.poll().counts.updated == 1
+    assert reads == []
+    assert sorted(entry.summary for entry in agg.index.entries("news", 0, 10)) == ["Body.", "c"]
+    assert agg.index.sync_all() == SyncReport()  # what the index holds is what the files say
 
 
 def test_unchanged_feeds_cost_no_parsing(agg: Aggregation) -> None:
@@ -478,18 +502,19 @@ def test_jekyll_reads_the_posts(agg: Aggregation, tmp_path: Path) -> None:
 
 def fail_writes_after(monkeypatch: pytest.MonkeyPatch, written: int, error: OSError) -> list[str]:
     """The disk fills up after ``written`` more post files."""
-    import feedhub.aggregator.merge as merge
+    import feedhub.posts as posts
 
-    real = merge.write_atomically
+    real = posts.write_atomically
     done: list[str] = []
 
-    def write(path: Path, data: str | bytes, fsync: bool = True) -> None:
+    def write(path: Path, data: str | bytes, fsync: bool = True) -> tuple[int, int]:
         if len(done) >= written:
             raise error
-        real(path, data, fsync)
+        stamp = real(path, data, fsync)
         done.append(path.name)
+        return stamp
 
-    monkeypatch.setattr(merge, "write_atomically", write)
+    monkeypatch.setattr(posts, "write_atomically", write)
     return done
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from feedhub.dates import format_date, parse_date
 from feedhub.errors import PostError
-from feedhub.posts import file_slug, format_post, is_post_file, parse_post, read_post_file
+from feedhub.posts import file_slug, format_post, is_post_file, parse_post, read_post_file, write_post
 from feedhub.text import one_line, xml_safe
 from tests.helpers import SEEDS, corpus_posts, post_text
 
@@ -254,6 +255,49 @@ def test_every_post_the_writer_produces_reads_back(
     assert post.tags == ((xml_safe(tag).strip(),) if xml_safe(tag).strip() else ())
     assert post.source_id == (xml_safe(source_id).strip() or None)
     assert post.author == (xml_safe(author).strip() or None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=HOSTILE_TEXT,
+    category=HOSTILE_TEXT,
+    tag=HOSTILE_TEXT,
+    body=HOSTILE_TEXT,
+    moment=MOMENTS,
+    later=st.one_of(st.none(), MOMENTS),
+    length=st.one_of(st.none(), st.integers(-5, 2**40)),
+)
+def test_a_written_post_is_what_reading_it_back_gives(
+    title: str,
+    category: str,
+    tag: str,
+    body: str,
+    moment: datetime,
+    later: datetime | None,
+    length: int | None,
+) -> None:
+    # The merge indexes what write_post returns, never reading the file again: it must be the
+    # very post (and stamp and digest) that reading the file gives, whatever the values hold.
+    front_matter: list[tuple[str, object]] = [
+        ("layout", "post"),
+        ("title", title),
+        ("date", moment),
+        ("categories", [category] if " " in category else category),
+        ("tags", tag),
+        ("source", "up"),
+        ("source_url", f"https://x.example/{tag}"),
+        ("source_id", title),
+        ("last_modified_at", later),
+        ("author", tag or None),
+        ("enclosures", [{"url": "https://x.example/a.mp3", "type": tag, "length": length}]),
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        written = write_post(Path(folder), "2021-12-08-x.md", front_matter, body, SHANGHAI)
+        read = read_post_file(Path(folder), "2021-12-08-x.md", SHANGHAI)
+    assert written == read
+    if written.post and read and read.post:  # equal instants; the index stores them as written
+        assert written.post.date.isoformat() == read.post.date.isoformat()
+        assert str(written.post.updated) == str(read.post.updated)
 
 
 def test_dates_are_written_as_the_seeds_write_them() -> None:

@@ -26,7 +26,7 @@ from feedhub.dates import format_date
 from feedhub.i18n import labels
 from feedhub.index.identity import EntryKey
 from feedhub.index.write import IndexWriter
-from feedhub.posts import format_post, fsync_folder, read_post_file, write_atomically
+from feedhub.posts import PostFile, fsync_folder, read_post_file, write_post
 from feedhub.text import counted
 from feedhub.urls import SiteUrls
 
@@ -60,7 +60,7 @@ class MergeCounts:
 class _Batch:
     """What one merge wrote and saw: recorded together, once the files are safely on disk."""
 
-    written: list[str] = field(default_factory=list)
+    written: list[PostFile] = field(default_factory=list)
     seen: list[SeenEntry] = field(default_factory=list)
     stories: list[tuple[str, str]] = field(default_factory=list)  # (story key, path) of posts written
 
@@ -255,10 +255,11 @@ class Merger:
         entry = candidate.entry
         if seen is not None and seen.path is not None and seen.digest is None:
             # Claimed by a poll that stopped before recording it: written then, or written now.
-            if not self._written_by(source, candidate, seen.path):
+            written = self._written_by(source, candidate, seen.path)
+            if written is None:
                 return None
             batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen))
-            batch.written.append(seen.path)  # indexed, in case the poll stopped before that too
+            batch.written.append(written)  # indexed, in case the poll stopped before that too
             return PollResult.UNCHANGED
         if seen is None:
             if posted is None:
@@ -277,26 +278,27 @@ class Merger:
             return PollResult.UNCHANGED
         updated = entry.updated if entry.updated and entry.updated > post_file.post.date else None
         (candidate,) = self._with_articles(source, [candidate], counts)
-        text = self._post_text(source, feed, candidate, post_file.post.date, updated or self._now())
-        write_atomically(self.config.posts_dir / seen.path, text)
+        batch.written.append(
+            self._write_post(source, feed, candidate, seen.path, post_file.post.date, updated or self._now())
+        )
         batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
-        batch.written.append(seen.path)
         log.debug("source %s: updated %s (%s)", source.id, seen.path, entry.title)
         return PollResult.UPDATED
 
-    def _written_by(self, source: Source, candidate: _Candidate, path: str) -> bool:
-        """Whether the post file at `path` is this source's post of this entry."""
+    def _written_by(self, source: Source, candidate: _Candidate, path: str) -> PostFile | None:
+        """The post file at `path` if it is this source's post of this entry."""
         file = read_post_file(self.config.posts_dir, path, self.config.timezone)
         post = file.post if file else None
-        return post is not None and post.source == source.id and post.source_id == candidate.identity
+        if post is not None and post.source == source.id and post.source_id == candidate.identity:
+            return file
+        return None
 
     def _write_new(
         self, source: Source, feed: ParsedFeed, candidate: _Candidate, path: str, now: float, batch: _Batch
     ) -> None:
         """Write a new entry's post at the path claimed for it."""
         date = candidate.date.astimezone(self.config.timezone)
-        write_atomically(self.config.posts_dir / path, self._post_text(source, feed, candidate, date, None))
-        batch.written.append(path)
+        batch.written.append(self._write_post(source, feed, candidate, path, date, None))
         batch.seen.append(self._record(source, candidate, path, now))
         log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
 
@@ -323,14 +325,16 @@ class Merger:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), self.config.timezone)
 
-    def _post_text(
+    def _write_post(
         self,
         source: Source,
         feed: ParsedFeed,
         candidate: _Candidate,
+        path: str,
         date: datetime,
         updated: datetime | None,
-    ) -> str:
+    ) -> PostFile:
+        """Write the entry's post file at `path`; the file, as the index takes it."""
         entry = candidate.entry
         category_title = self._category_title(source, feed)
         categories: str | list[str] = source.category
@@ -358,7 +362,8 @@ class Merger:
                 or None,
             ),
         ]
-        return format_post(front_matter, self._body(source, feed, entry, category_title))
+        body = self._body(source, feed, entry, category_title)
+        return write_post(self.config.posts_dir, path, front_matter, body, self.config.timezone)
 
     def _body(self, source: Source, feed: ParsedFeed, entry: UpstreamEntry, category_title: str) -> str:
         """The seeds' shape: the article, the attribution, the original link, the back-links."""

@@ -146,12 +146,20 @@ class IndexWriter:
             report.include(self._store_read(self._read(listed[start : start + _BATCH])))
         return report
 
-    def index_written(self, paths: Iterable[str]) -> None:
+    def store_files(self, files: Sequence[PostFile]) -> SyncReport:
+        """Index files as their writer made them (not read again), each read again only if it
+        changed since (see `_still_current`)."""
+        report = SyncReport()
+        for start in range(0, len(files), _BATCH):
+            report.include(self._store_read([(file.path, file) for file in files[start : start + _BATCH]]))
+        return report
+
+    def index_written(self, files: Iterable[PostFile]) -> None:
         """Index files just written, with what other threads of this process wrote meanwhile: a
         poller's merges finishing together make one writers' turn, not one each (a turn's round
         trips are paid in this process's GIL queue, and the turns of every poller are one queue).
         Returns once these files are indexed; raises what indexing them raised."""
-        handoff = _Handoff(list(paths))
+        handoff = _Handoff(list(files))
         with self._handoffs_lock:
             self._handoffs.append(handoff)
         with self._indexing:
@@ -159,7 +167,7 @@ class IndexWriter:
                 with self._handoffs_lock:
                     taken, self._handoffs = self._handoffs, []
                 try:
-                    self.sync_paths(path for each in taken for path in each.paths)
+                    self.store_files([file for each in taken for file in each.files])
                 except Exception as exc:
                     for each in taken:
                         each.error = exc
@@ -487,7 +495,7 @@ class IndexWriter:
 class _Handoff:
     """Files one caller wrote, waiting for a thread of this process to index them."""
 
-    paths: list[str]
+    files: list[PostFile]
     done: bool = False
     error: Exception | None = None
 
