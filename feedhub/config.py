@@ -72,6 +72,7 @@ class Config:
     # A PostgreSQL URL shared by several hosts; None: SQLite files in data_dir. It may hold a password.
     database: str | None = field(default=None, repr=False)
     websub: WebSubSettings = field(default_factory=lambda: WebSubSettings())
+    parse_processes: int = 0  # processes that parse upstream answers for the poller; 0: its threads
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ class WebSubSettings:
     max_lease_seconds: int = 30 * 86_400
     max_subscriptions_per_topic: int = 10_000
     max_subscriptions_per_callback_host: int = 1_000
+
+
+def default_parse_processes() -> int:
+    """A process per core this process may run on; none on one core (it would only add copying)."""
+    cores = len(os.sched_getaffinity(0))
+    return cores if cores > 1 else 0
 
 
 def config_path(cli_value: str | None) -> Path:
@@ -226,6 +233,9 @@ class _Reader(MappingReader):
             status_token=os.environ.get(STATUS_TOKEN_ENV) or None,
             database=self._database(),
             websub=self._websub(),
+            parse_processes=self.integer(
+                "parse_processes", default=default_parse_processes(), low=0, high=64
+            ),
         )
 
     def _websub(self) -> WebSubSettings:
@@ -385,5 +395,6 @@ _KEYS = (
     "status",
     "database",
     "websub",
+    "parse_processes",
 )
 _WEBSUB_KEYS = tuple(WebSubSettings.__dataclass_fields__)

@@ -590,15 +590,15 @@ def test_a_lost_state_keeps_its_cutoff_across_retries(
             StorageError("index.sqlite3", "disk I/O error"),
             "the index failed",
         ),
-        ("feedhub.aggregator.poller.parse_feed", ValueError("chr() arg not in range"), "unexpected error"),
-        ("feedhub.aggregator.poller.parse_feed", OverflowError("too large"), "unexpected error"),
+        ("feedhub.aggregator.parsing.parse_feed", ValueError("chr() arg not in range"), "unexpected error"),
+        ("feedhub.aggregator.parsing.parse_feed", OverflowError("too large"), "unexpected error"),
     ],
 )
 def test_every_failure_of_a_source_is_its_error(
     agg: Aggregation, monkeypatch: pytest.MonkeyPatch, where: str, error: Exception, reason: str
 ) -> None:
     agg.upstream.feed("/feed", rss(item("A", guid="a")))
-    agg.configure({"id": "up", "url": agg.upstream.url("/feed")})
+    agg.configure({"id": "up", "url": agg.upstream.url("/feed")}, parse_processes=0)  # patched here
 
     def fail(*_args: object, **_kwargs: object) -> None:
         raise error

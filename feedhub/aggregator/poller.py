@@ -15,18 +15,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from feedhub import __version__
 from feedhub.addresses import AddressPolicy, origin
-from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
+from feedhub.aggregator.entries import ParsedFeed, ParseError
 from feedhub.aggregator.fetch import Fetcher, FetchError
 from feedhub.aggregator.full_text import ArticleCache, FullText
-from feedhub.aggregator.html_page import parse_html_page
-from feedhub.aggregator.json_api import parse_json_api
 from feedhub.aggregator.merge import FirstPoll, MergeCounts, Merger
+from feedhub.aggregator.parsing import Parsing
 from feedhub.aggregator.sources import Source, comparable_url
 from feedhub.aggregator.state import Outcome, PollResult, SourceState, StateStore
 from feedhub.config import Config
@@ -85,6 +84,7 @@ class Poller:
             config, index, state, clock, FullText(self.fetcher, ArticleCache(state.backend), clock)
         )
         self.config = config
+        self.parsing = Parsing(config.parse_processes)
         self.pushes = PushStore(state.backend)
         self.posts_dir = config.posts_dir
         # Names this poller in leases: unique across hosts, and across restarts of a pid.
@@ -197,7 +197,7 @@ class Poller:
             )
         if fetched.not_modified:
             return Outcome(PollResult.NOT_MODIFIED, validators=fetched.validators, moved_to=moved_to), None
-        feed = _parse(source, fetched.body or b"", fetched.headers, fetched.url)
+        feed = self.parsing.parse(source, fetched.body or b"", fetched.headers, fetched.url)
         record_discovery(self.pushes, self.config, source, fetched.headers, feed, fetched.url, self.clock())
         outcome, counts = self._merge(source, current, feed)
         landed = comparable_url(fetched.url)
@@ -251,7 +251,7 @@ class Poller:
         try:
             try:
                 headers = {"content-type": pushed.content_type} if pushed.content_type else {}
-                feed = _parse(source, pushed.body, headers, current.url)
+                feed = self.parsing.parse(source, pushed.body, headers, current.url)
             except ParseError as exc:
                 log.warning("source %s: pushed content ignored: %s", source.id, exc)
                 return PollReport(source.id, PollResult.ERROR, str(exc), None, current)
@@ -265,15 +265,6 @@ class Poller:
                 self._leased.discard(source.id)
             if not recorded:
                 self._give_back(source.id)
-
-
-def _parse(source: Source, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
-    """What the source's answer says, read as its type reads it."""
-    if source.json_api is not None:
-        return parse_json_api(body, url, source.json_api, source.timezone)
-    if source.html_page is not None:
-        return parse_html_page(body, headers, url, source.html_page, source.timezone)
-    return parse_feed(body, headers, url, source.timezone)
 
 
 def gone_from_this_host(owner: str) -> bool:

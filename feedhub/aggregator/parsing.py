@@ -1,0 +1,86 @@
+"""Read a source's answer as its type reads it, in processes of their own where there are cores.
+
+Parsing (feedparser, nh3, lxml) is most of a poll's CPU time and holds the GIL: the poller's
+threads wait for the network together, but would parse one at a time on one core. A pool of
+processes parses on every core. A process that dies on a document (a crash in a C parser, or
+killed) breaks the pool and every parse it held: each of those documents is parsed again in a
+process of its own, so only the document that kills that one too is an error, its source's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
+from feedhub.aggregator.html_page import parse_html_page
+from feedhub.aggregator.json_api import parse_json_api
+from feedhub.aggregator.sources import Source
+
+# A process parses this many documents, then a new one takes over: memory a parser kept (or
+# fragmented) is given back.
+DOCUMENTS_PER_PROCESS = 500
+
+# Workers start from a server process that imported the parsers once, not by forking the poller
+# (its threads may hold locks a fork would copy held) nor from scratch each time.
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload([__name__])
+
+
+def parse_answer(source: Source, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
+    """What the source's answer says, read as its type reads it."""
+    if source.json_api is not None:
+        return parse_json_api(body, url, source.json_api, source.timezone)
+    if source.html_page is not None:
+        return parse_html_page(body, headers, url, source.html_page, source.timezone)
+    return parse_feed(body, headers, url, source.timezone)
+
+
+class Parsing:
+    """Parses answers in `processes` processes (0: in the calling thread), shared by the pollers
+    of this process."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+
+    def parse(self, source: Source, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
+        if not self.processes:
+            return parse_answer(source, body, headers, url)
+        pool = _shared_pool(self.processes)
+        try:
+            return pool.submit(parse_answer, source, body, dict(headers), url).result()
+        except BrokenProcessPool:
+            _replace_broken(self.processes, pool)
+        with ProcessPoolExecutor(1, mp_context=_CONTEXT) as alone:
+            try:
+                return alone.submit(parse_answer, source, body, dict(headers), url).result()
+            except BrokenProcessPool:
+                raise ParseError(
+                    f"the parsing process died on this answer ({len(body):,} bytes): "
+                    "killed, or a crash in a parser"
+                ) from None
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _shared_pool(processes: int) -> ProcessPoolExecutor:
+    with _pools_lock:
+        pool = _pools.get(processes)
+        if pool is None:
+            pool = _pools[processes] = ProcessPoolExecutor(
+                processes, mp_context=_CONTEXT, max_tasks_per_child=DOCUMENTS_PER_PROCESS
+            )
+        return pool
+
+
+def _replace_broken(processes: int, broken: ProcessPoolExecutor) -> None:
+    """The next parse gets a new pool (once, however many threads found this one broken)."""
+    with _pools_lock:
+        if _pools.get(processes) is broken:
+            del _pools[processes]
+    broken.shutdown(wait=False, cancel_futures=True)

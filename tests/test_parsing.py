@@ -1,0 +1,136 @@
+"""Parsing in processes of their own: the same results as in the poller's threads, and a parsing
+process that dies costs only the document that killed it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feedhub.aggregator.entries import ParsedFeed, ParseError
+from feedhub.aggregator.parsing import Parsing, parse_answer
+from feedhub.aggregator.sources import Source, load_sources
+from tests.helpers import SiteFolder
+from tests.test_html_page import LISTING, PAGE, PAGE_URL
+from tests.test_json_api import ANSWER, API, FIELDS
+from tests.upstream import item, rss
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
+
+
+def sources(site: SiteFolder) -> dict[str, Source]:
+    listed = [
+        {"id": "feed", "url": "https://up.example/feed.xml"},
+        {"id": "api", "type": "json", "url": API, "items": "data.fastNewsList", "fields": FIELDS},
+        {"id": "page", "type": "html", "url": PAGE_URL, "items": PAGE.items, "fields": dict(PAGE.fields)},
+    ]
+    document = {"sources": [{"category": "news", **source} for source in listed]}
+    (site.root / "sources.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    return {source.id: source for source in load_sources(site.config())}
+
+
+def answers() -> dict[str, tuple[bytes, dict[str, str], str]]:
+    feed = rss(
+        *(item(f"entry {n}", guid=str(n), description=f"<p>body {n}<script>x</script></p>") for n in range(5))
+    )
+    return {
+        "feed": (feed, {"content-type": "application/rss+xml"}, "https://up.example/feed.xml"),
+        "api": (json.dumps(ANSWER, ensure_ascii=False).encode(), {}, API),
+        "page": (LISTING.encode("gbk"), {"content-type": "text/html"}, PAGE_URL),
+    }
+
+
+def big_feed(entries: int = 6000) -> bytes:
+    """A document a parser takes seconds over (a few MB)."""
+    text = "<p>" + "市场平稳，成交活跃。" * 40 + "</p>"
+    return rss(*(item(f"entry {n}", guid=str(n), description=text) for n in range(entries)))
+
+
+def parsing_processes() -> list[int]:
+    """The processes parsing for this one: the children of its forkserver."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(stat[1]), []).append(int(entry))
+    servers = [
+        pid
+        for pid in children.get(os.getpid(), [])
+        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    return [pid for server in servers for pid in children.get(server, [])]
+
+
+def kill_all(pids: list[int]) -> int:
+    killed = 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+    return killed
+
+
+def test_answers_read_in_parsing_processes_as_in_the_pollers_threads(site: SiteFolder) -> None:
+    configured = sources(site)
+    inline, pooled = Parsing(0), Parsing(2)
+    for name, (body, headers, url) in answers().items():
+        expected = parse_answer(configured[name], body, headers, url)
+        assert expected.entries, name
+        assert inline.parse(configured[name], body, headers, url) == expected
+        assert pooled.parse(configured[name], body, headers, url) == expected
+    assert len(parsing_processes()) >= 1  # not in this process
+    with pytest.raises(ParseError, match="not a usable feed: SAXParseException"):
+        pooled.parse(configured["feed"], b"\x00\x01 not xml", {}, "https://up.example/feed.xml")
+
+
+def test_a_parsing_process_killed_mid_parse_costs_nothing(site: SiteFolder) -> None:
+    source = sources(site)["feed"]
+    parsing = Parsing(2)
+    parsing.parse(source, rss(item("warm", guid="w")), {}, "https://up.example/feed.xml")  # the pool runs
+    result: list[ParsedFeed] = []
+    body = big_feed()
+    parse = threading.Thread(
+        target=lambda: result.append(parsing.parse(source, body, {}, "https://x.example/"))
+    )
+    parse.start()
+    time.sleep(0.5)
+    assert parse.is_alive()
+    assert kill_all(parsing_processes()) >= 1  # the pool breaks under the document: parsed again alone
+    parse.join(120)
+    assert [len(feed.entries) for feed in result] == [
+        len(parse_answer(source, body, {}, "https://x.example/").entries)
+    ]
+    small = parsing.parse(source, rss(item("after", guid="a")), {}, "https://up.example/feed.xml")
+    assert [entry.title for entry in small.entries] == ["after"]  # a new pool took over
+
+
+def test_an_answer_whose_parsing_process_dies_twice_is_its_sources_error(site: SiteFolder) -> None:
+    source = sources(site)["feed"]
+    parsing = Parsing(2)
+    errors: list[str] = []
+
+    def parse() -> None:
+        try:
+            parsing.parse(source, big_feed(), {}, "https://x.example/")
+        except ParseError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=parse)
+    thread.start()
+    while thread.is_alive():  # as a document that crashes every parser that reads it would
+        time.sleep(0.3)
+        kill_all(parsing_processes())
+    assert len(errors) == 1 and errors[0].startswith("the parsing process died on this answer"), errors
+    small = parsing.parse(source, rss(item("after", guid="a")), {}, "https://up.example/feed.xml")
+    assert [entry.title for entry in small.entries] == ["after"]
