@@ -4,13 +4,14 @@ For each backend, on one store: the publish latency (a new post → its feed, th
 `feedhub serve` of two workers, one of which keeps the index while the other learns of
 changes by notice), the cached feed against a bare Flask app serving the same bytes, and the
 first poll cycle of 1,000 upstream feeds by one poller; with PostgreSQL, by two pollers too
-(two hosts: two `feedhub poll` schedulers with their own data folders, sharing the database
-and the posts folder). The table goes to docs/performance.md, under its own marker.
+(two hosts: two `feedhub poll` schedulers with their own data folders and a core each, sharing
+the database and the posts folder). The table goes to docs/performance.md, under its own marker.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,19 @@ from bench.upstream import start_nginx, stop, write_feeds, write_sources
 from tests.postgres import start_server
 
 
+def host_cores(pollers: int) -> list[set[int]]:
+    """The cores each simulated host runs on: one of its own each (a host has CPUs of its own; left
+    to share every core, two "hosts" would measure two processes on one machine, and a poller that
+    parses on every core would leave the second nothing to add). PostgreSQL and nginx, other
+    machines in a deployment, run on any core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < pollers:
+        raise RuntimeError(f"{pollers} hosts need {pollers} cores; this machine has {len(cores)}")
+    return [{core} for core in cores[:pollers]]
+
+
 def poll_cycle(bench: Bench, base: str, pollers: int, database: str | None) -> float:
-    """Seconds until `pollers` schedulers (hosts) have merged every entry of every feed."""
+    """Seconds until `pollers` schedulers (hosts, a core each) have merged every entry of every feed."""
     feeds, entries = bench.args.feeds, bench.args.entries
     target = bench.work / f"poll-{pollers}-{'pg' if database else 'sqlite'}"
     shutil.rmtree(target, ignore_errors=True)
@@ -33,7 +45,7 @@ def poll_cycle(bench: Bench, base: str, pollers: int, database: str | None) -> f
     write_sources(target / "sources.yaml", base, feeds, entries)
     processes = []
     begin = time.monotonic()
-    for host in range(pollers):
+    for host, cores in enumerate(host_cores(pollers)):
         config = target / f"host{host}.yaml"
         config.write_text(
             "title: bench\nbase_url: https://bench.example\nlanguage: zh-CN\nposts_dir: _posts\n"
@@ -42,8 +54,9 @@ def poll_cycle(bench: Bench, base: str, pollers: int, database: str | None) -> f
             "utf-8",
         )
         command = [sys.executable, "-m", "feedhub", "poll", "--config", str(config), "--log-level", "WARNING"]
+        on_its_cores = ["taskset", "--cpu-list", ",".join(map(str, sorted(cores))), *command]
         with open(bench.logs / f"poll-{pollers}-{host}.log", "ab") as log:
-            processes.append(subprocess.Popen(command, stdout=log, stderr=log, cwd=REPO))
+            processes.append(subprocess.Popen(on_its_cores, stdout=log, stderr=log, cwd=REPO))
     try:
         done = wait_until(
             lambda: sum(1 for _ in (target / "_posts").iterdir()) >= feeds * entries,
