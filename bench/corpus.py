@@ -17,6 +17,7 @@ import frontmatter
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FINEWS = SHARED / "corpus" / "finews" / "_posts"
 SEEDS = SHARED / "seeds"
+REAL_WORLD = SHARED / "corpus" / "upstream" / "realworld"  # feeds of many generators
 
 
 @dataclass(frozen=True)

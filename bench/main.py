@@ -26,7 +26,7 @@ import feedparser
 import requests
 
 from bench import jekyll
-from bench.corpus import category_count, new_post, write_store
+from bench.corpus import REAL_WORLD, category_count, new_post, write_store
 from bench.measure import (
     REPO,
     bare_app,
@@ -330,33 +330,16 @@ class Bench:
         target = self.work / "ingest-store"
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()
-        # the big store's posts (hard links: instant; new posts are new files) and a copy of its index
-        subprocess.run(["cp", "-al", str(store / "_posts"), str(target / "_posts")], check=True)
-        shutil.copytree(store / "data", target / "data")
-        shutil.copy(store / "feedhub.yaml", target / "feedhub.yaml")
+        copy_store(store, target)
         nginx, base = start_nginx(upstream, self.work / "nginx-upstream", probe="/feed0000.xml")
         try:
             write_sources(target / "sources.yaml", base, feeds, entries)
-            config = target / "feedhub.yaml"
-            command = [
-                sys.executable,
-                "-m",
-                "feedhub",
-                "poll",
-                "--once",
-                "--config",
-                str(config),
-                "--log-level",
-                "ERROR",
-            ]
-            first = timed_run(command, self.logs / "ingest-first.log")
-            merged = int(re.findall(r"(\d+) new posts", (self.logs / "ingest-first.log").read_text())[-1])
-            second = timed_run(command, self.logs / "ingest-second.log")
+            first, second, merged = self.poll_twice(target / "feedhub.yaml", "ingest")
             fetch_first, fetch_second = bare_fetch_cycles(base, feeds)
         finally:
             stop(nginx)
-        parse_cpu = feedparser_cpu_per_entry(upstream, feeds * entries)
-        cpu_per_entry = first[1] / max(merged, 1) * 1000
+        parse_cpu = feedparser_cpu_per_entry(sorted(upstream.glob("feed*.xml")))
+        cpu_per_entry = (first[1] - second[1]) / max(merged, 1) * 1000
         self.add(
             Row(
                 f"ingest CPU per new entry ({merged:,} entries)",
@@ -365,8 +348,8 @@ class Bench:
                 "ms",
                 "feedparser alone",
                 parse_cpu,
-                "≤ 2 ms",
-                cpu_per_entry <= 2,
+                "≤ 2.0× feedparser",
+                cpu_per_entry <= 2 * parse_cpu,
             )
         )
         self.add(
@@ -393,7 +376,75 @@ class Bench:
                 second[0] <= 10,
             )
         )
-        self.add(Row("peak RSS of the poller", label(size), first[2], "MB", "—", None))
+        self.add(
+            Row(
+                "peak memory of the poller and its parsing processes (PSS)",
+                label(size),
+                first[2],
+                "MB",
+                "—",
+                None,
+                "≤ 200 MB",
+                first[2] <= 200,
+            )
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        self.ingest_real_world()
+
+    def poll_twice(
+        self, config: Path, name: str
+    ) -> tuple[tuple[float, float, float], tuple[float, float, float], int]:
+        """`feedhub poll --once` twice: the first cycle, the same cycle again when every feed
+        answers 304, and the entries the first merged. The CPU an entry costs is what the first
+        cycle spends beyond the second (start-up, fetching and bookkeeping, which every cycle pays)."""
+        command = [sys.executable, "-m", "feedhub", "poll", "--once", "--config", str(config)]
+        first = timed_run([*command, "--log-level", "ERROR"], self.logs / f"{name}-first.log")
+        second = timed_run([*command, "--log-level", "ERROR"], self.logs / f"{name}-second.log")
+        assert first is not None and second is not None  # no timeout given
+        merged = int(re.findall(r"(\d+) new posts", (self.logs / f"{name}-first.log").read_text())[-1])
+        return first, second, merged
+
+    def ingest_real_world(self) -> None:
+        """The same measure over the real-world feeds of ../shared/corpus/upstream (of many
+        generators, languages and sizes), into an empty store."""
+        feeds = real_world_feeds()
+        target = self.work / "ingest-real-world"
+        shutil.rmtree(target, ignore_errors=True)
+        (target / "_posts").mkdir(parents=True)
+        nginx, base = start_nginx(REAL_WORLD, self.work / "nginx-real-world", probe="/SOURCES.md")
+        try:
+            sources = [
+                {
+                    "id": f"feed{number:03d}",
+                    "url": f"{base}/{path.relative_to(REAL_WORLD).as_posix()}",
+                    "category": path.parent.name,
+                }
+                for number, path in enumerate(feeds)
+            ]
+            (target / "sources.yaml").write_text(json.dumps({"sources": sources}), "utf-8")
+            config = target / "feedhub.yaml"
+            config.write_text(
+                "title: bench\nbase_url: https://bench.example\nposts_dir: _posts\ndata_dir: data\n"
+                "sources: sources.yaml\n",
+                "utf-8",
+            )
+            first, second, merged = self.poll_twice(config, "ingest-real-world")
+        finally:
+            stop(nginx)
+        cpu_per_entry = (first[1] - second[1]) / max(merged, 1) * 1000
+        parse_cpu = feedparser_cpu_per_entry(feeds)
+        self.add(
+            Row(
+                f"ingest CPU per new entry, {len(feeds)} real-world feeds ({merged:,} entries)",
+                "—",
+                cpu_per_entry,
+                "ms",
+                "feedparser alone",
+                parse_cpu,
+                "≤ 2.0× feedparser",
+                cpu_per_entry <= 2 * parse_cpu,
+            )
+        )
         shutil.rmtree(target, ignore_errors=True)
 
     # ---- the run ----------------------------------------------------------------------
@@ -500,6 +551,23 @@ class Bench:
             (self.work / "results.json").write_text(json.dumps([row.__dict__ for row in self.rows], indent=1))
 
 
+def real_world_feeds() -> list[Path]:
+    """The corpus's feed documents (not its notes and licences)."""
+    return sorted(
+        path
+        for path in REAL_WORLD.rglob("*")
+        if path.is_file() and path.suffix != ".md" and "LICENSE" not in path.name
+    )
+
+
+def copy_store(store: Path, target: Path) -> None:
+    """The store's posts (hard links: instant; new posts are new files), its config and a copy of
+    its index, which the copy takes as its own: nothing is read or indexed again."""
+    subprocess.run(["cp", "-al", str(store / "_posts"), str(target / "_posts")], check=True)
+    shutil.copytree(store / "data", target / "data")
+    shutil.copy(store / "feedhub.yaml", target / "feedhub.yaml")
+
+
 def bare_fetch_cycles(base: str, feeds: int) -> tuple[float, float]:
     """Downloading every feed, then asking again with their ETags: the network part alone."""
     urls = [f"{base}/feed{feed:04d}.xml" for feed in range(feeds)]
@@ -520,11 +588,16 @@ def bare_fetch_cycles(base: str, feeds: int) -> tuple[float, float]:
     return first, time.monotonic() - begin
 
 
-def feedparser_cpu_per_entry(folder: Path, entries: int) -> float:
+def feedparser_cpu_per_entry(paths: list[Path]) -> float:
+    """feedparser's CPU per entry over these documents, doing only the parse any ingest needs (its
+    own sanitizing and relative-URL passes off: feedhub does both its own way)."""
+    documents = [path.read_bytes() for path in paths]
     begin = time.process_time()
-    for path in sorted(folder.glob("feed*.xml")):
-        feedparser.parse(path.read_bytes(), sanitize_html=False)
-    return (time.process_time() - begin) / entries * 1000
+    entries = sum(
+        len(feedparser.parse(document, sanitize_html=False, resolve_relative_uris=False).entries)
+        for document in documents
+    )
+    return (time.process_time() - begin) / max(entries, 1) * 1000
 
 
 def render_table(rows: list[Row]) -> str:

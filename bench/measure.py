@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,26 +193,103 @@ def peak_rss_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024
 
 
-def timed_run(command: list[str], log: Path, timeout: float | None = None, env: dict[str, str] | None = None):
-    """Run a command under GNU time: (wall seconds, CPU seconds, peak RSS MB), or None past the timeout."""
-    stats = log.with_suffix(".time")
-    full = ["/usr/bin/time", "-o", str(stats), "-f", "%e %U %S %M", *command]
+def timed_run(
+    command: list[str], log: Path, timeout: float | None = None, env: dict[str, str] | None = None
+) -> tuple[float, float, float] | None:
+    """Run a command: (wall seconds, CPU seconds, peak memory MB) of it and of every process it
+    started, or None past the timeout. Processes it leaves behind (a parsing pool's forkserver
+    outlives the poller that started it) are adopted here and waited for, so their CPU counts:
+    GNU time counts only what its child waits for. Memory: the highest sum of the processes'
+    proportional set sizes (shared pages split among their sharers), sampled every 0.1 s."""
+    _adopt_orphans()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    begin = time.monotonic()
     with open(log, "ab") as output:
         popen = subprocess.Popen(
-            full,
+            command,
             stdout=output,
             stderr=output,
             cwd=REPO,
             env={**os.environ, **(env or {})},
-            start_new_session=True,
+            start_new_session=True,  # its processes are the session it leads
         )
+        peak = _SessionMemory(popen.pid)
         try:
             code = popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(popen.pid, signal.SIGKILL)  # the whole group: time and what it runs
+            os.killpg(popen.pid, signal.SIGKILL)
             popen.wait()
             return None
+        finally:
+            _wait_for_session(popen.pid)
+            peak.stop()
+    wall = time.monotonic() - begin
     if code != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({code}); see {log}")
-    wall, user, system, rss_kb = stats.read_text().split()[-4:]
-    return float(wall), float(user) + float(system), int(rss_kb) / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, peak.megabytes
+
+
+def _adopt_orphans() -> None:
+    """Become the parent of the processes our children leave behind (Linux's child subreaper)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _session_processes(session: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == session:  # after ")": state, ppid, pgrp, session
+                found.append(int(entry))
+    return found
+
+
+def _wait_for_session(session: int, timeout: float = 60) -> None:
+    """Wait for the session's adopted processes to exit (reaped here, their CPU counted)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [pid for pid in _session_processes(session) if pid != session]
+        if not alive:
+            return
+        for pid in alive:
+            with contextlib.suppress(ChildProcessError):  # not ours: its own parent waits for it
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    raise RuntimeError(f"processes of session {session} still run {timeout:.0f} s after it ended")
+
+
+class _SessionMemory:
+    """The highest total PSS of a session's processes, sampled in a thread."""
+
+    def __init__(self, session: int) -> None:
+        self.session = session
+        self.megabytes = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            total = 0
+            for pid in _session_processes(self.session):
+                try:
+                    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                except OSError:
+                    continue
+                found = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
+                total += int(found.group(1)) if found else 0
+            self.megabytes = max(self.megabytes, total / 1024)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

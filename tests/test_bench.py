@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,9 +13,14 @@ import pytest
 import bench.bare
 from bench.corpus import new_post, write_store
 from bench.extraction import f1, page_score
+from bench.main import copy_store
+from bench.measure import timed_run
 from bench.upstream import write_feeds
 from feedhub.aggregator.entries import identities, parse_feed
 from feedhub.aggregator.stories import story_keys
+from feedhub.config import load_config
+from feedhub.index.model import SyncReport
+from feedhub.index.write import open_writer
 from tests.helpers import SiteFolder, corpus_posts, open_index
 
 
@@ -42,6 +48,44 @@ def test_generated_upstream_feeds_parse_with_distinct_entries(tmp_path: Path) ->
         assert len(feed.entries) == 50 and len(set(identities(feed.entries))) == 50
         stories.update(key for entry in feed.entries for key in story_keys(entry))
     assert len(stories) == 3 * 50 * 2  # every entry a story of its own: its link and its text
+
+
+def test_the_ingest_store_copy_is_taken_as_indexed(site: SiteFolder, tmp_path: Path) -> None:
+    # The ingest's timed cycle runs in a copy of a big store: a copy whose index did not match
+    # would be read and indexed again inside the timing (20 s of the 100k cycle once).
+    write_store(site.root, 300)
+    original = open_writer(site.config(posts_dir="_posts"))
+    assert original.sync_all().added == 300
+    target = tmp_path / "copy"
+    target.mkdir()
+    copy_store(site.root, target)
+    copied = open_writer(load_config(target / "feedhub.yaml"))
+    assert copied.sync_all() == SyncReport()
+    with copied.backend.reading() as conn, original.backend.reading() as first:
+        instance = "SELECT value FROM meta WHERE key='instance'"
+        assert conn.execute(instance).fetchone()["value"] == first.execute(instance).fetchone()["value"]
+
+
+CHILD_LEFT_BEHIND = """
+import os, sys, time
+if os.fork() == 0:  # a child that outlives its parent, as a parsing pool's forkserver does
+    block = bytearray(120 * 1024 * 1024)
+    for index in range(0, len(block), 4096):
+        block[index] = 1
+    end = time.process_time() + 0.6
+    while time.process_time() < end:
+        pass
+    os._exit(0)
+sys.exit(0)
+"""
+
+
+def test_a_timed_run_counts_the_processes_its_command_leaves_behind(tmp_path: Path) -> None:
+    result = timed_run([sys.executable, "-c", CHILD_LEFT_BEHIND], tmp_path / "run.log")
+    assert result is not None
+    _wall, cpu, megabytes = result
+    assert cpu >= 0.5  # the orphan's CPU, which GNU time did not see
+    assert megabytes >= 100  # its memory too
 
 
 def test_the_bare_app_serves_the_bytes_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
