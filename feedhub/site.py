@@ -15,7 +15,7 @@ from feedhub.config import Config
 from feedhub.feeds import FeedPage, SiteInfo
 from feedhub.i18n import labels
 from feedhub.index.model import CategoryStats, Entry, Headline, Problem, PublishedPost
-from feedhub.index.read import IndexReader
+from feedhub.index.read import IndexReader, PageStart
 from feedhub.index.schema import SITE
 from feedhub.rendered import RenderedHtml
 from feedhub.storage import open_storage
@@ -57,6 +57,9 @@ class Site:
             ttl_minutes=max(1, config.cache_max_age // 60),
             hubs=hub_urls(config),
         )
+        # (slug, page size) -> (the feed's version, where its pages start). Threads may race to
+        # fill an entry: each finds the same starts for the same version.
+        self._starts: dict[tuple[str | None, int], tuple[int, list[PageStart]]] = {}
 
     def version(self, slug: str | None) -> int:
         """Changes whenever anything in this category (or, for None, the site) changes."""
@@ -97,18 +100,19 @@ class Site:
 
     def feed_page(self, slug: str | None, page: int) -> FeedPage | None:
         """One page of a feed, or None when there is no such category or page."""
-        count, updated = self.index.feed_size(slug)
+        size = self.config.feed_entries
+        starts = self._page_starts(slug, size)
         if slug is None:
             title, home_url = self.config.title, self.urls.home()
         else:
-            if not count and slug not in self.config.categories:
+            if not starts and slug not in self.config.categories:
                 return None
             title, home_url = f"{self.title_of(slug)} · {self.config.title}", self.urls.category_page(slug)
-        size = self.config.feed_entries
-        last_page = _pages(count, size)
+        last_page = max(1, len(starts))
         if not 1 <= page <= last_page:
             return None
-        entries = self.rendered.entries(self.index.posts(slug, (page - 1) * size, size))
+        updated = self.index.newest_update(slug) if starts else None
+        entries = self.rendered.entries(self.index.posts(slug, starts[page - 1], size)) if starts else []
         return FeedPage(
             slug=slug,
             title=title,
@@ -126,16 +130,29 @@ class Site:
 
     def page_count(self, slug: str | None, per_page: int) -> int:
         """How many pages of `per_page` a feed (or category listing) has, without building any."""
-        return _pages(self.index.feed_size(slug)[0], per_page)
+        return max(1, len(self._page_starts(slug, per_page)))
+
+    def _page_starts(self, slug: str | None, per_page: int) -> list[PageStart]:
+        """Where the feed's pages start, found again only when the feed changed (its version)."""
+        version = self.version(slug)
+        known = self._starts.get((slug, per_page))
+        if known is not None and known[0] == version:
+            return known[1]
+        starts = self.index.page_starts(slug, per_page)
+        self._starts[(slug, per_page)] = (version, starts)
+        return starts
 
     def listing(self, slug: str, page: int) -> Listing | None:
         category = self.category(slug)
         if category is None:
             return None
-        last_page = _pages(category.count, LISTING_PAGE_SIZE)
+        starts = self._page_starts(slug, LISTING_PAGE_SIZE)
+        last_page = max(1, len(starts))
         if not 1 <= page <= last_page:
             return None
-        headlines = self.index.category_headlines(slug, (page - 1) * LISTING_PAGE_SIZE, LISTING_PAGE_SIZE)
+        headlines = (
+            self.index.category_headlines(slug, starts[page - 1], LISTING_PAGE_SIZE) if starts else []
+        )
         return Listing(category, page, last_page, headlines)
 
     def home(self) -> list[tuple[Category, list[Headline]]]:
@@ -152,7 +169,7 @@ class Site:
 
     def updated(self) -> datetime | None:
         """When the newest post of the site was last updated."""
-        return self.index.feed_size(None)[1]
+        return self.index.newest_update(None)
 
     def problems(self) -> tuple[list[Problem], list[Problem]]:
         """(post files that cannot be published, with the reason; warnings about published ones)."""
@@ -179,10 +196,6 @@ class Site:
             return name
         matches = [category.slug for category in self.categories() if category.slug.lower() == name.lower()]
         return matches[0] if len(matches) == 1 else None
-
-
-def _pages(count: int, per_page: int) -> int:
-    return max(1, math.ceil(count / per_page))
 
 
 def open_site(config: Config) -> Site:

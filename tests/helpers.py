@@ -135,7 +135,7 @@ class SiteIndex:
         self.published_posts = self.reader.published_posts
 
     def entries(self, slug: str | None, offset: int, limit: int) -> list[Entry]:
-        return self.site.rendered.entries(self.reader.posts(slug, offset, limit))
+        return self.site.rendered.entries(self.reader.posts(slug, None, offset + limit)[offset:])
 
     def entry_at(self, permalink: str) -> Entry | None:
         stored = self.reader.post_at(permalink)

@@ -500,3 +500,55 @@ def test_opening_and_reading_the_index_never_wait_behind_a_sync(site: SiteFolder
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_every_page_of_a_feed_is_read_from_where_it_starts(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 23 posts, three a day at the same minute (ties go by path), in two categories, 5 a page.
+    for number in range(23):
+        day = 1 + number // 3
+        site.add(
+            f"2021-12-{day:02d}-p{number:02d}.md",
+            title=f"p{number:02d}",
+            date=f"2021-12-{day:02d} 10:00:00 +0800",
+            categories="big" if number % 4 else "small",
+        )
+    index = open_index(site.config(feed_entries=5))
+    index.sync_all()
+    statements: list[tuple[str, Sequence[object]]] = []
+    real = Connection.execute
+
+    def recorded(self: Connection, sql: str, params: Sequence[object] = ()) -> object:
+        statements.append((sql, params))
+        return real(self, sql, params)
+
+    monkeypatch.setattr(Connection, "execute", recorded)
+    for slug in (None, "big", "small"):
+        in_order = [entry.title for entry in index.entries(slug, 0, 100)]
+        pages = index.site.page_count(slug, 5)
+        assert pages == -(-len(in_order) // 5)
+        paged = []
+        for number in range(1, pages + 1):
+            page = index.site.feed_page(slug, number)
+            assert page is not None and page.last_page == pages
+            paged += [entry.title for entry in page.entries]
+        assert paged == in_order  # nothing twice, nothing left out, across the ties
+        assert index.site.feed_page(slug, pages + 1) is None
+    assert not [sql for sql, _ in statements if "OFFSET" in sql.upper()]
+    if site.database is None:  # a page far down is found by a search of the date index from its start
+        sql, params = next(each for each in reversed(statements) if "c.published_ts <= ?" in each[0])
+        with index.reader.backend.reading() as conn:
+            plan = " ".join(str(row["detail"]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert (
+            "SEARCH c USING COVERING INDEX post_categories_by_date (slug=? AND visible=? AND published_ts<?)"
+            in plan
+        )
+    listing = index.site.listing("big", 1)
+    assert listing is not None and len(listing.headlines) == 17 and index.site.listing("big", 2) is None
+
+    # A post added: the pages are found again (the feed's version changed), not served stale.
+    site.add("2021-12-30-newest.md", title="newest", date="2021-12-30 10:00:00 +0800", categories="big")
+    index.sync_all()
+    first = index.site.feed_page("big", 1)
+    assert first is not None and first.entries[0].title == "newest" and first.last_page == 4

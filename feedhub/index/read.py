@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from feedhub.index.model import CategoryStats, Entry, FileStatus, Headline, Problem, PublishedPost
@@ -25,6 +26,13 @@ class StoredPost:
     description: str | None
     body: str
     body_format: str
+
+
+class PageStart(NamedTuple):
+    """The first post of a page: its place in the feeds' order."""
+
+    published_ts: float
+    path: str
 
 
 _POST_COLUMNS = (
@@ -65,38 +73,57 @@ class IndexReader:
 
     def feed_size(self, slug: str | None) -> tuple[int, datetime | None]:
         """How many visible posts a feed has, and the newest `updated` among them."""
+        where, table = _feed_rows(slug)
+        with self.backend.reading() as conn:
+            count = conn.execute(
+                f"SELECT count(*) AS n FROM {table} WHERE {where}", () if slug is None else (slug,)
+            ).fetchone()["n"]
+        return int(count), self.newest_update(slug) if count else None
+
+    def newest_update(self, slug: str | None) -> datetime | None:
+        """The newest `updated` among a feed's visible posts."""
         with self.backend.reading() as conn:
             if slug is None:
-                count = conn.execute("SELECT count(*) AS n FROM posts WHERE visible=1").fetchone()["n"]
                 newest = conn.execute(
                     "SELECT updated FROM posts WHERE visible=1 ORDER BY updated_ts DESC LIMIT 1"
                 ).fetchone()
             else:
-                count = conn.execute(
-                    "SELECT count(*) AS n FROM post_categories WHERE slug=? AND visible=1", (slug,)
-                ).fetchone()["n"]
                 newest = conn.execute(
                     "SELECT p.updated FROM post_categories c JOIN posts p ON p.path = c.path "
                     "WHERE c.slug=? AND c.visible=1 ORDER BY c.updated_ts DESC LIMIT 1",
                     (slug,),
                 ).fetchone()
-        return int(count), datetime.fromisoformat(newest["updated"]) if newest else None
+        return datetime.fromisoformat(newest["updated"]) if newest else None
 
-    def posts(self, slug: str | None, offset: int, limit: int) -> list[StoredPost]:
-        """A feed's visible posts, newest first."""
+    def page_starts(self, slug: str | None, per_page: int) -> list[PageStart]:
+        """Where each page of `per_page` posts of a feed (or listing) starts, newest first: one pass
+        over the feed's index, after which any page is read from its start as page 1 is, instead of
+        skipping every post before it (an OFFSET made the last pages of a big feed the slowest)."""
+        where, table = _feed_rows(slug)
+        with self.backend.reading() as conn:
+            rows = conn.execute(
+                "SELECT published_ts, path FROM ("
+                "SELECT published_ts, path, row_number() OVER (ORDER BY published_ts DESC, path) AS n "
+                f"FROM {table} WHERE {where}) numbered WHERE (n - 1) % ? = 0 ORDER BY n",
+                (*([slug] if slug is not None else []), per_page),
+            ).fetchall()
+        return [PageStart(float(row["published_ts"]), row["path"]) for row in rows]
+
+    def posts(self, slug: str | None, start: PageStart | None, limit: int) -> list[StoredPost]:
+        """A feed's visible posts, newest first, from `start` on (None: from the newest)."""
         with self.backend.reading() as conn:
             if slug is None:
                 rows = conn.execute(
-                    f"SELECT {_POST_COLUMNS} FROM posts p {_WITH_RENDERED} WHERE p.visible=1 "
-                    "ORDER BY p.published_ts DESC, p.path LIMIT ? OFFSET ?",
-                    (limit, offset),
+                    f"SELECT {_POST_COLUMNS} FROM posts p {_WITH_RENDERED} WHERE p.visible=1"
+                    f"{_from_start('p', start)} ORDER BY p.published_ts DESC, p.path LIMIT ?",
+                    (*_start_params(start), limit),
                 ).fetchall()
             else:
                 rows = conn.execute(
                     f"SELECT {_POST_COLUMNS} FROM post_categories c JOIN posts p ON p.path = c.path "
-                    f"{_WITH_RENDERED} WHERE c.slug=? AND c.visible=1 "
-                    "ORDER BY c.published_ts DESC, c.path LIMIT ? OFFSET ?",
-                    (slug, limit, offset),
+                    f"{_WITH_RENDERED} WHERE c.slug=? AND c.visible=1{_from_start('c', start)} "
+                    "ORDER BY c.published_ts DESC, c.path LIMIT ?",
+                    (slug, *_start_params(start), limit),
                 ).fetchall()
         return [_stored_post(row) for row in rows]
 
@@ -163,13 +190,14 @@ class IndexReader:
             headlines.setdefault(row["slug"], []).append(_headline(row))
         return headlines
 
-    def category_headlines(self, slug: str, offset: int, limit: int) -> list[Headline]:
+    def category_headlines(self, slug: str, start: PageStart | None, limit: int) -> list[Headline]:
         with self.backend.reading() as conn:
             rows = conn.execute(
                 "SELECT p.permalink, p.title, p.published "
                 "FROM post_categories c JOIN posts p ON p.path = c.path "
-                "WHERE c.slug=? AND c.visible=1 ORDER BY c.published_ts DESC, c.path LIMIT ? OFFSET ?",
-                (slug, limit, offset),
+                f"WHERE c.slug=? AND c.visible=1{_from_start('c', start)} "
+                "ORDER BY c.published_ts DESC, c.path LIMIT ?",
+                (slug, *_start_params(start), limit),
             ).fetchall()
         return [_headline(row) for row in rows]
 
@@ -205,6 +233,23 @@ class IndexReader:
             "drafts": int(drafts),
             "categories": int(categories),
         }
+
+
+def _feed_rows(slug: str | None) -> tuple[str, str]:
+    """(condition, table) of a feed's visible rows: the site's posts, or a category's."""
+    return ("visible=1", "posts") if slug is None else ("slug=? AND visible=1", "post_categories")
+
+
+def _from_start(alias: str, start: PageStart | None) -> str:
+    """The condition that keeps the posts from `start` on, in the feeds' order (newest first, then
+    by path), written so the date index is searched from there (a range on published_ts)."""
+    if start is None:
+        return ""
+    return f" AND {alias}.published_ts <= ? AND NOT ({alias}.published_ts = ? AND {alias}.path < ?)"
+
+
+def _start_params(start: PageStart | None) -> tuple[object, ...]:
+    return () if start is None else (start.published_ts, start.published_ts, start.path)
 
 
 def _headline(row: Row) -> Headline:
