@@ -150,9 +150,7 @@ class Site:
         last_page = max(1, len(starts))
         if not 1 <= page <= last_page:
             return None
-        headlines = (
-            self.index.category_headlines(slug, starts[page - 1], LISTING_PAGE_SIZE) if starts else []
-        )
+        headlines = self.index.category_headlines(slug, starts[page - 1], LISTING_PAGE_SIZE) if starts else []
         return Listing(category, page, last_page, headlines)
 
     def home(self) -> list[tuple[Category, list[Headline]]]:
