@@ -25,7 +25,14 @@ from feedhub.aggregator.poller import Poller, PollReport, user_agent
 from feedhub.aggregator.scheduler import PollScheduler, poll_once
 from feedhub.aggregator.sources import Source, load_sources
 from feedhub.aggregator.state import StateStore
-from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, Config, config_path, load_config
+from feedhub.config import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    Config,
+    config_path,
+    load_config,
+    processes_per_core,
+)
 from feedhub.errors import ConfigError, StorageError
 from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
 from feedhub.index.write import IndexWriter, open_writer
@@ -137,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
         "build", parents=[common], help="write every feed and page as static files, for nginx or a CDN"
     )
     build.add_argument("outdir", type=_folder_to_write, metavar="OUTDIR")
+    build.add_argument(
+        "--jobs",
+        type=_between(0, 64),
+        default=processes_per_core(),
+        help="processes that build the files (default: one per core; 0: this one alone)",
+    )
     build.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
     build.set_defaults(command=_build)
 
@@ -367,7 +380,7 @@ def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespac
 def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
     _sync_showing_progress(open_writer(config))
     with progress("exporting", "files") as advance:
-        report = Exporter(open_site(config), args.outdir).run(advance)
+        report = Exporter(open_site(config), args.outdir, args.jobs).run(advance)
     counts = (
         f"{counted(report.written, 'file')} written, {report.unchanged} unchanged, {report.removed} removed"
     )

@@ -89,8 +89,8 @@ class WebSubSettings:
     max_subscriptions_per_callback_host: int = 1_000
 
 
-def default_parse_processes() -> int:
-    """A process per core this process may run on; none on one core (it would only add copying)."""
+def processes_per_core() -> int:
+    """A process per core this process may run on; none on one core (they would only add copying)."""
     cores = len(os.sched_getaffinity(0))
     return cores if cores > 1 else 0
 
@@ -233,9 +233,7 @@ class _Reader(MappingReader):
             status_token=os.environ.get(STATUS_TOKEN_ENV) or None,
             database=self._database(),
             websub=self._websub(),
-            parse_processes=self.integer(
-                "parse_processes", default=default_parse_processes(), low=0, high=64
-            ),
+            parse_processes=self.integer("parse_processes", default=processes_per_core(), low=0, high=64),
         )
 
     def _websub(self) -> WebSubSettings:

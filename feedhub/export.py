@@ -8,21 +8,24 @@ in the index, a post's content digest), and is written only when its bytes diffe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from feedhub import __version__
 from feedhub.cache import Representation
+from feedhub.config import load_config
 from feedhub.feeds import FEED_FORMATS
 from feedhub.pages import HTML, Pages
 from feedhub.posts import remove_temporaries, write_atomically
-from feedhub.site import LISTING_PAGE_SIZE, Site
+from feedhub.site import LISTING_PAGE_SIZE, Site, open_site
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +55,46 @@ def permalink_file(permalink: str) -> str:
     return f"{relative}index.html" if not relative or relative.endswith("/") else relative
 
 
+# A document of the site, by what builds it: ("feed", slug, format, page), ("category", slug, page),
+# ("post", permalink), ("home",), ("opml", format), ("not_found",).
+Document = tuple[str | int | None, ...]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A file to export: where, the key of what it is built from, and which document it is.
+    `also`: more paths with the same bytes (jekyll-feed's feed.xml beside feed.atom)."""
+
+    path: str
+    key: str
+    document: Document
+    also: tuple[str, ...] = ()
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.path, *self.also)
+
+
+# What a worker reports of one file it built: (path, digest, written); digest None: no such document.
+_Built = tuple[_Planned, str | None, bool]
+
+# Files sent to a process at a time: enough to outweigh the round trip, few enough to share evenly.
+_CHUNK = 64
+# Below this many files to build, starting processes costs more than it saves.
+_POOL_FROM = 256
+
+
 class Exporter:
-    def __init__(self, site: Site, out: Path) -> None:
+    def __init__(self, site: Site, out: Path, processes: int = 0) -> None:
         self.site = site
         self.pages = Pages(site)
         self.out = out
+        self.processes = processes
         self._root = os.path.abspath(out)
         self.state = out / STATE_FOLDER
         self.report = ExportReport()
         self._old: dict[str, dict[str, str]] = {}
         self._new: dict[str, dict[str, str]] = {}
-        self._advance: Callable[[int], object] = lambda _done: None
         config = site.config
         settings: list[object] = [
             __version__,
@@ -82,81 +114,174 @@ class Exporter:
 
     def run(self, advance: Callable[[int], object] = lambda _done: None) -> ExportReport:
         """Write what changed; ``advance`` is told of each file looked at (for a progress bar)."""
-        self._advance = advance
         self.state.mkdir(parents=True, exist_ok=True)
         for folder, _, _ in os.walk(self.out):  # what an export killed part-way left
             remove_temporaries(Path(folder))
         manifest = self.state / MANIFEST
         if manifest.exists():
             self._old = json.loads(manifest.read_text("utf-8"))
-        instance = f"{self.build_key}:{self.site.instance()}"
-        self._site_files(f"{instance}:{self.site.version(None)}")
-        for category in self.site.categories():
-            self._category_files(category.slug, f"{instance}:{self.site.version(category.slug)}")
-        for post in self.site.published_posts():
-            titles = "|".join(self.site.title_of(slug) for slug in post.categories)
-            key = f"{self.build_key}:{post.digest}:{titles}"
-            self._emit(permalink_file(post.permalink), key, partial(self.pages.post, post.permalink))
+        todo: list[tuple[_Planned, str | None]] = []
+        for planned in self._plan():
+            if self._unchanged(planned):
+                advance(len(planned.paths))
+            else:
+                old = self._old.get(planned.path)
+                todo.append((planned, old["digest"] if old else None))
+        for built in self._build(todo):
+            for planned, digest, written in built:
+                self._record(planned, digest, written)
+                advance(len(planned.paths))
         self._remove_stale()
         write_atomically(manifest, json.dumps(self._new, ensure_ascii=False, sort_keys=True))
         write_atomically(self.state / NGINX_SNIPPET, nginx_snippet(self.site, self.out.resolve()))
         return self.report
 
-    def _site_files(self, key: str) -> None:
-        self._feed_files(None, key)
-        self._emit("index.html", key, self.pages.home)
+    # ---- what there is to export ------------------------------------------------------
+
+    def _plan(self) -> Iterator[_Planned]:
+        instance = f"{self.build_key}:{self.site.instance()}"
+        yield from self._site_files(f"{instance}:{self.site.version(None)}")
+        for category in self.site.categories():
+            yield from self._category_files(category.slug, f"{instance}:{self.site.version(category.slug)}")
+        title_of = functools.cache(self.site.title_of)  # a query each, and posts share categories
+        for post in self.site.published_posts():
+            shown = "|".join(title_of(slug) for slug in post.categories)
+            key = f"{self.build_key}:{post.digest}:{shown}"
+            yield _Planned(permalink_file(post.permalink), key, ("post", post.permalink))
+
+    def _site_files(self, key: str) -> Iterator[_Planned]:
+        yield from self._feed_files(None, key)
+        yield _Planned("index.html", key, ("home",))
         for fmt in FEED_FORMATS:
-            self._emit(f"opml.{fmt}.opml", key, partial(self.pages.opml, fmt))
-        self._emit("404.html", key, lambda: Representation(self.pages.not_found().encode(), HTML, None))
+            yield _Planned(f"opml.{fmt}.opml", key, ("opml", fmt))
+        yield _Planned("404.html", key, ("not_found",))
 
-    def _category_files(self, slug: str, key: str) -> None:
-        self._feed_files(slug, key)
+    def _category_files(self, slug: str, key: str) -> Iterator[_Planned]:
+        yield from self._feed_files(slug, key)
         for page in range(1, self.site.page_count(slug, LISTING_PAGE_SIZE) + 1):
-            self._emit(
-                paged_file(f"category/{slug}.html", page), key, partial(self.pages.category, slug, page)
-            )
+            yield _Planned(paged_file(f"category/{slug}.html", page), key, ("category", slug, page))
 
-    def _feed_files(self, slug: str | None, key: str) -> None:
+    def _feed_files(self, slug: str | None, key: str) -> Iterator[_Planned]:
         pages = self.site.page_count(slug, self.site.config.feed_entries)
         for fmt in FEED_FORMATS:
             for page in range(1, pages + 1):
-                build = partial(self.pages.feed, slug, fmt, page)
-                self._emit(
-                    paged_file(f"feed.{fmt}" if slug is None else f"feeds/{slug}.{fmt}", page), key, build
-                )
-                if slug is None and fmt == "atom":
-                    self._emit(paged_file("feed.xml", page), key, build)  # jekyll-feed's URL for it
+                path = paged_file(f"feed.{fmt}" if slug is None else f"feeds/{slug}.{fmt}", page)
+                # jekyll-feed's URL for the site's Atom feed: the same bytes
+                also = (paged_file("feed.xml", page),) if slug is None and fmt == "atom" else ()
+                yield _Planned(path, key, ("feed", slug, fmt, page), also)
 
-    def _emit(self, path: str, key: str, build: Callable[[], Representation | None]) -> None:
-        """Write one file (and its .gz) unless what it is built from is unchanged."""
-        self._advance(1)
-        old = self._old.get(path)
-        target = self.out / path
-        if not os.path.normpath(os.path.join(self._root, path)).startswith(self._root + os.sep):
-            log.warning("%s: not exported: the path leads out of %s", path, self.out)  # a slug with ".."
+    def _unchanged(self, planned: _Planned) -> bool:
+        """Whether the files are there, built from what they would be built from now."""
+        for path in planned.paths:
+            old = self._old.get(path)
+            if not old or old["key"] != planned.key or not (self.out / path).exists():
+                return False
+        for path in planned.paths:
+            self._new[path] = self._old[path]
+        self.report.unchanged += len(planned.paths)
+        return True
+
+    # ---- building ---------------------------------------------------------------------
+
+    def _build(self, todo: list[tuple[_Planned, str | None]]) -> Iterator[list[_Built]]:
+        """Build and write the files, in processes of their own when there are cores and files
+        enough: each builds from its own view of the site, as this one would."""
+        inside = [each for each in todo if self._inside(each[0])]
+        chunks = [inside[start : start + _CHUNK] for start in range(0, len(inside), _CHUNK)]
+        if self.processes < 2 or len(inside) < _POOL_FROM:
+            folders: set[Path] = set()
+            for chunk in chunks:
+                yield _export_chunk(self.pages, self.out, chunk, folders)
             return
-        if old and old["key"] == key and target.exists():
-            self._new[path] = old
-            self.report.unchanged += 1
+        with ProcessPoolExecutor(
+            self.processes, mp_context=_CONTEXT, initializer=_open_site, initargs=(self.site.config.path,)
+        ) as pool:
+            futures = [pool.submit(_export_in_worker, self.out, chunk) for chunk in chunks]
+            for future in as_completed(futures):
+                yield future.result()
+
+    def _inside(self, planned: _Planned) -> bool:
+        for path in planned.paths:
+            if not os.path.normpath(os.path.join(self._root, path)).startswith(self._root + os.sep):
+                log.warning("%s: not exported: the path leads out of %s", path, self.out)  # a slug with ".."
+                return False
+        return True
+
+    def _record(self, planned: _Planned, digest: str | None, written: bool) -> None:
+        if digest is None:
             return
-        representation = build()
-        if representation is None:
-            return
-        digest = representation.etag.strip('"')
-        if old and old["digest"] == digest and target.exists():
-            self.report.unchanged += 1  # rebuilt, but the same bytes: leave the file (and its mtime) alone
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(target, representation.body, fsync=False)
-            write_atomically(target.with_name(target.name + ".gz"), representation.gzipped(), fsync=False)
-            self.report.written += 1
-        self._new[path] = {"key": key, "digest": digest}
+        if written:
+            self.report.written += len(planned.paths)
+        else:  # rebuilt, but the same bytes: the files (and their mtimes) left alone
+            self.report.unchanged += len(planned.paths)
+        for path in planned.paths:
+            self._new[path] = {"key": planned.key, "digest": digest}
 
     def _remove_stale(self) -> None:
         for path in set(self._old) - set(self._new):
             for stale in (self.out / path, self.out / f"{path}.gz"):
                 stale.unlink(missing_ok=True)
             self.report.removed += 1
+
+
+def _export_chunk(
+    pages: Pages, out: Path, chunk: list[tuple[_Planned, str | None]], folders: set[Path]
+) -> list[_Built]:
+    """Build each file and write it (and its .gz) unless its bytes are the ones already there;
+    `folders`: the ones this process made (or found) already."""
+    built: list[_Built] = []
+    for planned, old_digest in chunk:
+        representation = _document(pages, planned.document)
+        if representation is None:
+            built.append((planned, None, False))
+            continue
+        digest = representation.etag.strip('"')
+        targets = [out / path for path in planned.paths]
+        if digest == old_digest and all(target.exists() for target in targets):
+            built.append((planned, digest, False))
+            continue
+        for target in targets:
+            if target.parent not in folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                folders.add(target.parent)
+            write_atomically(target, representation.body, fsync=False)
+            write_atomically(target.with_name(target.name + ".gz"), representation.gzipped(), fsync=False)
+        built.append((planned, digest, True))
+    return built
+
+
+def _document(pages: Pages, document: Document) -> Representation | None:
+    match document:
+        case ("feed", slug, str(fmt), int(page)):
+            return pages.feed(slug if isinstance(slug, str) else None, fmt, page)
+        case ("category", str(slug), int(page)):
+            return pages.category(slug, page)
+        case ("post", str(permalink)):
+            return pages.post(permalink)
+        case ("home",):
+            return pages.home()
+        case ("opml", str(fmt)):
+            return pages.opml(fmt)
+        case ("not_found",):
+            return Representation(pages.not_found().encode(), HTML, None)
+    raise ValueError(f"no such document: {document!r}")
+
+
+# Exporting processes start from a server process that imported feedhub once, not by forking this
+# one (a PostgreSQL backend's threads may hold locks a fork would copy held).
+_CONTEXT = multiprocessing.get_context("forkserver")
+_worker_pages: Pages | None = None
+_worker_folders: set[Path] = set()
+
+
+def _open_site(config_path: Path) -> None:
+    global _worker_pages
+    _worker_pages = Pages(open_site(load_config(config_path)))
+
+
+def _export_in_worker(out: Path, chunk: list[tuple[_Planned, str | None]]) -> list[_Built]:
+    assert _worker_pages is not None, "the process was started without _open_site"
+    return _export_chunk(_worker_pages, out, chunk, _worker_folders)
 
 
 def nginx_snippet(site: Site, root: Path) -> str:

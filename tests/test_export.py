@@ -219,3 +219,28 @@ def test_temporaries_of_a_killed_export_are_removed(news: SiteFolder, tmp_path: 
         path.write_text("half")
     export(news, out)
     assert not any(path.exists() for path in leftovers) and kept.exists()
+
+
+def test_an_export_in_processes_of_its_own_is_the_same_files(site: SiteFolder, tmp_path: Path) -> None:
+    for number in range(160):
+        site.add(
+            f"2021-12-{1 + number % 28:02d}-post{number}.md",
+            title=f"标题 {number}",
+            date=f"2021-12-{1 + number % 28:02d} 10:{number % 60:02d}:00",
+            categories=SLUGS[number % len(SLUGS)],
+        )
+    config = site.config(feed_entries=2, language="zh-CN")
+    index = open_index(config)
+    index.sync_all()
+    alone, shared = tmp_path / "alone", tmp_path / "shared"
+    serial = Exporter(index.site, alone).run()
+    parallel = Exporter(index.site, shared, processes=2).run()
+    assert serial == parallel and serial.written > 500  # enough for the processes to be used
+    files = {path.relative_to(alone) for path in alone.rglob("*") if path.is_file()}
+    assert files == {path.relative_to(shared) for path in shared.rglob("*") if path.is_file()}
+    for path in files:
+        if path.parts[0] != STATE_FOLDER:
+            assert (alone / path).read_bytes() == (shared / path).read_bytes(), path
+    assert manifest(alone) == manifest(shared)
+    again = Exporter(index.site, shared, processes=2).run()
+    assert again.written == 0 and again.unchanged == serial.written
