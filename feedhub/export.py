@@ -115,14 +115,13 @@ class Exporter:
     def run(self, advance: Callable[[int], object] = lambda _done: None) -> ExportReport:
         """Write what changed; ``advance`` is told of each file looked at (for a progress bar)."""
         self.state.mkdir(parents=True, exist_ok=True)
-        for folder, _, _ in os.walk(self.out):  # what an export killed part-way left
-            remove_temporaries(Path(folder))
+        present = self._present()
         manifest = self.state / MANIFEST
         if manifest.exists():
             self._old = json.loads(manifest.read_text("utf-8"))
         todo: list[tuple[_Planned, str | None]] = []
         for planned in self._plan():
-            if self._unchanged(planned):
+            if self._unchanged(planned, present):
                 advance(len(planned.paths))
             else:
                 old = self._old.get(planned.path)
@@ -170,11 +169,22 @@ class Exporter:
                 also = (paged_file("feed.xml", page),) if slug is None and fmt == "atom" else ()
                 yield _Planned(path, key, ("feed", slug, fmt, page), also)
 
-    def _unchanged(self, planned: _Planned) -> bool:
-        """Whether the files are there, built from what they would be built from now."""
+    def _present(self) -> set[str]:
+        """The files OUTDIR holds (relative paths), found in the walk that also removes what an
+        export killed part-way left: one listing of each folder, not a stat of every file."""
+        present: set[str] = set()
+        for folder, _, names in os.walk(self.out):
+            remove_temporaries(Path(folder))
+            relative = Path(folder).relative_to(self.out).as_posix()
+            prefix = "" if relative == "." else f"{relative}/"
+            present.update(prefix + name for name in names)
+        return present
+
+    def _unchanged(self, planned: _Planned, present: set[str]) -> bool:
+        """Whether the files (and their .gz) are there, built from what they would be built from now."""
         for path in planned.paths:
             old = self._old.get(path)
-            if not old or old["key"] != planned.key or not (self.out / path).exists():
+            if not old or old["key"] != planned.key or path not in present or f"{path}.gz" not in present:
                 return False
         for path in planned.paths:
             self._new[path] = self._old[path]

@@ -244,3 +244,6 @@ def test_an_export_in_processes_of_its_own_is_the_same_files(site: SiteFolder, t
     assert manifest(alone) == manifest(shared)
     again = Exporter(index.site, shared, processes=2).run()
     assert again.written == 0 and again.unchanged == serial.written
+    (shared / "feed.page3.rss.gz").unlink()  # a file half gone is built again, alone
+    assert Exporter(index.site, shared, processes=2).run().written == 1
+    assert (shared / "feed.page3.rss.gz").read_bytes() == (alone / "feed.page3.rss.gz").read_bytes()
