@@ -247,7 +247,7 @@ def _export_chunk(
             continue
         digest = representation.etag.strip('"')
         targets = [out / path for path in planned.paths]
-        if digest == old_digest and all(target.exists() for target in targets):
+        if digest == old_digest and all(_with_gzip_exists(target) for target in targets):
             built.append((planned, digest, False))
             continue
         for target in targets:
@@ -258,6 +258,10 @@ def _export_chunk(
             write_atomically(target.with_name(target.name + ".gz"), representation.gzipped(), fsync=False)
         built.append((planned, digest, True))
     return built
+
+
+def _with_gzip_exists(target: Path) -> bool:
+    return target.exists() and target.with_name(target.name + ".gz").exists()
 
 
 def _document(pages: Pages, document: Document) -> Representation | None:
