@@ -31,7 +31,6 @@ from feedhub.config import (
     Config,
     config_path,
     load_config,
-    processes_per_core,
 )
 from feedhub.errors import ConfigError, StorageError
 from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
@@ -39,6 +38,7 @@ from feedhub.index.write import IndexWriter, open_writer
 from feedhub.log_format import configure_logging
 from feedhub.metrics import record_in_run_folder
 from feedhub.posts import remove_temporaries
+from feedhub.processes import processes_per_core
 from feedhub.progress import progress
 from feedhub.site import open_site
 from feedhub.sources_commands import export_sources, import_sources, list_sources

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feedhub.errors import ConfigError
 from feedhub.limits import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_QUOTED_CHARS, MIB
+from feedhub.processes import processes_per_core
 from feedhub.safe_yaml import YamlError, load_yaml
 from feedhub.text import quoted
 from feedhub.urls import is_http_url
@@ -87,12 +88,6 @@ class WebSubSettings:
     max_lease_seconds: int = 30 * 86_400
     max_subscriptions_per_topic: int = 10_000
     max_subscriptions_per_callback_host: int = 1_000
-
-
-def processes_per_core() -> int:
-    """A process per core this process may run on; none on one core (they would only add copying)."""
-    cores = len(os.sched_getaffinity(0))
-    return cores if cores > 1 else 0
 
 
 def config_path(cli_value: str | None) -> Path:

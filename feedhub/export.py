@@ -12,10 +12,9 @@ import functools
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from feedhub.config import load_config
 from feedhub.feeds import FEED_FORMATS
 from feedhub.pages import HTML, Pages
 from feedhub.posts import remove_temporaries, write_atomically
+from feedhub.processes import process_pool
 from feedhub.site import LISTING_PAGE_SIZE, Site, open_site
 
 log = logging.getLogger(__name__)
@@ -203,8 +203,8 @@ class Exporter:
             for chunk in chunks:
                 yield _export_chunk(self.pages, self.out, chunk, folders)
             return
-        with ProcessPoolExecutor(
-            self.processes, mp_context=_CONTEXT, initializer=_open_site, initargs=(self.site.config.path,)
+        with process_pool(
+            self.processes, __name__, initializer=_open_site, initargs=(self.site.config.path,)
         ) as pool:
             futures = [pool.submit(_export_in_worker, self.out, chunk) for chunk in chunks]
             for future in as_completed(futures):
@@ -281,9 +281,6 @@ def _document(pages: Pages, document: Document) -> Representation | None:
     raise ValueError(f"no such document: {document!r}")
 
 
-# Exporting processes start from a server process that imported feedhub once, not by forking this
-# one (a PostgreSQL backend's threads may hold locks a fork would copy held).
-_CONTEXT = multiprocessing.get_context("forkserver")
 _worker_pages: Pages | None = None
 _worker_folders: set[Path] = set()
 

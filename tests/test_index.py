@@ -552,3 +552,31 @@ def test_every_page_of_a_feed_is_read_from_where_it_starts(
     index.sync_all()
     first = index.site.feed_page("big", 1)
     assert first is not None and first.entries[0].title == "newest" and first.last_page == 4
+
+
+def test_a_cold_sync_reads_in_processes_what_one_process_reads(
+    site: SiteFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feedhub.index.write as write
+
+    for number in range(1200):
+        site.add(
+            f"2021-12-{1 + number % 28:02d}-p{number}.md", title=f"p{number}", categories=f"c{number % 7}"
+        )
+    site.add("broken.md", "---\ntitle: [unclosed\n---\nbody")
+    site.add("undated.md", "---\ntitle: no date\n---\nbody")
+    monkeypatch.setattr(write, "_POOL_FROM_BATCHES", 2)  # 3 batches of 500: read by the pool
+    monkeypatch.setattr(write, "processes_per_core", lambda: 2)
+    pooled = open_index(site.config())
+    report = pooled.sync_all()
+    assert report.added == 1202 and sorted(problem.path for problem in report.skipped) == [
+        "broken.md",
+        "undated.md",
+    ]
+    monkeypatch.setattr(write, "processes_per_core", lambda: 0)
+    alone = open_index(site.config(data_dir=str(tmp_path / "alone"), database=None))
+    assert alone.sync_all() == report
+    for slug in (None, "c0", "c6"):
+        assert [entry.title for entry in pooled.entries(slug, 0, 2000)] == [
+            entry.title for entry in alone.entries(slug, 0, 2000)
+        ]

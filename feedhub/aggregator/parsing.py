@@ -9,7 +9,6 @@ process of its own, so only the document that kills that one too is an error, it
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -19,15 +18,11 @@ from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
 from feedhub.aggregator.html_page import parse_html_page
 from feedhub.aggregator.json_api import parse_json_api
 from feedhub.aggregator.sources import Source
+from feedhub.processes import process_pool
 
 # A process parses this many documents, then a new one takes over: memory a parser kept (or
 # fragmented) is given back.
 DOCUMENTS_PER_PROCESS = 500
-
-# Workers start from a server process that imported the parsers once, not by forking the poller
-# (its threads may hold locks a fork would copy held) nor from scratch each time.
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload([__name__])
 
 
 def parse_answer(source: Source, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
@@ -54,7 +49,7 @@ class Parsing:
             return pool.submit(parse_answer, source, body, dict(headers), url).result()
         except BrokenProcessPool:
             _replace_broken(self.processes, pool)
-        with ProcessPoolExecutor(1, mp_context=_CONTEXT) as alone:
+        with process_pool(1, __name__) as alone:
             try:
                 return alone.submit(parse_answer, source, body, dict(headers), url).result()
             except BrokenProcessPool:
@@ -72,8 +67,8 @@ def _shared_pool(processes: int) -> ProcessPoolExecutor:
     with _pools_lock:
         pool = _pools.get(processes)
         if pool is None:
-            pool = _pools[processes] = ProcessPoolExecutor(
-                processes, mp_context=_CONTEXT, max_tasks_per_child=DOCUMENTS_PER_PROCESS
+            pool = _pools[processes] = process_pool(
+                processes, __name__, max_tasks_per_child=DOCUMENTS_PER_PROCESS
             )
         return pool
 

@@ -16,9 +16,12 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from datetime import tzinfo
 from pathlib import Path, PurePosixPath
 
 from feedhub.config import Config
@@ -34,6 +37,7 @@ from feedhub.index.identity import (
 from feedhub.index.model import FileStatus, Problem, SyncReport
 from feedhub.index.schema import CHANGES_CHANNEL, INDEX_SCHEMA, SITE, IndexSettings
 from feedhub.posts import Post, PostFile, is_post_file, read_post_file
+from feedhub.processes import process_pool, processes_per_core
 from feedhub.render import find_via
 from feedhub.storage import open_storage
 from feedhub.storage.base import Backend, Connection, Leadership, in_chunks
@@ -47,6 +51,8 @@ SYNC_LOCK = "index-sync"  # writers of the index take turns under it, a transact
 SCAN_LOCK = "index-scan"  # one full comparison with the folder at a time: others would redo its reads
 INDEXER_ROLE = "indexer"  # on a shared database, the one process that watches the folder
 _BATCH = 500
+# A sync reads in processes of their own from this many batches on (below, starting them costs more).
+_POOL_FROM_BATCHES = 8
 
 
 class IndexWriter:
@@ -217,8 +223,9 @@ class IndexWriter:
     ) -> SyncReport:
         """Store the changed files and forget the removed ones."""
         report = SyncReport()
-        for start in range(0, len(changed), _BATCH):
-            read = self._read(changed[start : start + _BATCH])
+        for read in self._read_batches(
+            [changed[start : start + _BATCH] for start in range(0, len(changed), _BATCH)]
+        ):
             report.include(self._store_read(read))
             if advance is not None:
                 advance(len(read))
@@ -228,10 +235,25 @@ class IndexWriter:
 
     def _read(self, paths: list[str]) -> list[tuple[str, PostFile | None]]:
         """Each path's file as read now; None where there is no post file (gone, or a folder)."""
+        return _read_files(self.settings.posts_dir, self.settings.timezone, paths)
+
+    def _read_batches(self, batches: list[list[str]]) -> Iterator[list[tuple[str, PostFile | None]]]:
+        """The batches read, in order: in processes of their own, a few batches ahead of the one
+        being stored, when there are cores and files enough (reading and parsing is about half of a
+        cold sync, and it holds the GIL)."""
+        processes = processes_per_core()
+        if processes < 2 or len(batches) < _POOL_FROM_BATCHES:
+            yield from (self._read(batch) for batch in batches)
+            return
         root, tz = self.settings.posts_dir, self.settings.timezone
-        return [
-            (path, read_post_file(root, path, tz) if _is_post_entry(root, path) else None) for path in paths
-        ]
+        with process_pool(processes, __name__) as pool:
+            ahead: deque[Future[list[tuple[str, PostFile | None]]]] = deque()
+            for batch in batches:
+                ahead.append(pool.submit(_read_files, root, tz, batch))
+                if len(ahead) > 2 * processes:  # a bound on what waits in memory
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
 
     def _still_current(self, path: str, file: PostFile | None) -> tuple[str, PostFile | None]:
         """A file read before the writers' turn, read again if it changed since (another writer
@@ -498,6 +520,10 @@ class _Handoff:
     files: list[PostFile]
     done: bool = False
     error: Exception | None = None
+
+
+def _read_files(root: Path, tz: tzinfo, paths: list[str]) -> list[tuple[str, PostFile | None]]:
+    return [(path, read_post_file(root, path, tz) if _is_post_entry(root, path) else None) for path in paths]
 
 
 def _free_permalink(holders: dict[str, str], path: str, wanted: str, warnings: list[str]) -> str:
