@@ -16,7 +16,7 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 
 def processes_per_core() -> int:
     """A process per core this process may run on; none on one core (they would only add copying)."""
-    cores = len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return cores if cores > 1 else 0
 
 
