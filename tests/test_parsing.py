@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from feedhub.aggregator.entries import ParsedFeed, ParseError
-from feedhub.aggregator.parsing import Parsing, parse_answer
+from feedhub.aggregator.parsing import Parsing, _shared_pool, parse_answer
 from feedhub.aggregator.sources import Source, load_sources
 from tests.helpers import SiteFolder
 from tests.test_html_page import LISTING, PAGE, PAGE_URL
@@ -134,3 +134,13 @@ def test_an_answer_whose_parsing_process_dies_twice_is_its_sources_error(site: S
     assert len(errors) == 1 and errors[0].startswith("the parsing process died on this answer"), errors
     small = parsing.parse(source, rss(item("after", guid="a")), {}, "https://up.example/feed.xml")
     assert [entry.title for entry in small.entries] == ["after"]
+
+
+def test_a_pool_another_thread_shut_down_is_replaced(site: SiteFolder) -> None:
+    source = sources(site)["feed"]
+    parsing = Parsing(2)
+    parsing.parse(source, rss(item("warm", guid="w")), {}, "https://up.example/feed.xml")
+    _shared_pool(2).shutdown()  # as a thread that found it broken does, between another's get and submit
+    parsed = parsing.parse(source, rss(item("after", guid="a")), {}, "https://up.example/feed.xml")
+    assert [entry.title for entry in parsed.entries] == ["after"]
+    assert parsing.parse(source, rss(item("again", guid="b")), {}, "https://up.example/feed.xml").entries

@@ -46,9 +46,15 @@ class Parsing:
             return parse_answer(source, body, headers, url)
         pool = _shared_pool(self.processes)
         try:
-            return pool.submit(parse_answer, source, body, dict(headers), url).result()
-        except BrokenProcessPool:
-            _replace_broken(self.processes, pool)
+            future = pool.submit(parse_answer, source, body, dict(headers), url)
+        except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a thread that found it so
+            future = None
+        if future is not None:
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                pass
+        _replace_broken(self.processes, pool)
         with process_pool(1, __name__) as alone:
             try:
                 return alone.submit(parse_answer, source, body, dict(headers), url).result()
