@@ -347,9 +347,10 @@ class IndexWriter:
         changed = [file for file in files if stored.get(file.path) != file.digest]
         if not changed:
             return None
-        paths = [file.path for file in changed]
-        affected = _categories_of(conn, paths)
-        for listed, chunk in in_chunks(paths):
+        # Only a path in `files` can have rows in `posts` (a foreign key): new files need no clearing.
+        indexed = [file.path for file in changed if file.path in stored]
+        affected = _categories_of(conn, indexed) if indexed else set()
+        for listed, chunk in in_chunks(indexed):
             conn.execute(f"DELETE FROM posts WHERE path IN ({listed})", chunk)
         warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
         published = [file for file in changed if file.post is not None and file.post.published]
