@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -33,7 +36,39 @@ def process_pool(
     return ProcessPoolExecutor(
         processes,
         mp_context=_CONTEXT,
-        initializer=initializer,
-        initargs=initargs,
+        initializer=_start_worker,
+        initargs=(os.getpid(), initializer, initargs),
         max_tasks_per_child=max_tasks_per_child,
     )
+
+
+def _start_worker(owner: int, initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
+    """A worker outlives no owner: killed with -9, the owner never tells its workers to stop, and
+    each would wait for work for ever (keeping the forkserver alive too, which holds a copy of the
+    owner's end of its pipe for each). A thread ends the worker when the owner is gone."""
+    threading.Thread(target=_end_with, args=(owner,), name="owner-watch", daemon=True).start()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _end_with(owner: int) -> None:
+    try:
+        descriptor = os.pidfd_open(owner)
+    except ProcessLookupError:
+        os._exit(0)
+    except OSError:  # no pidfds (a kernel before 5.3): look every second
+        while _alive(owner):
+            time.sleep(1)
+        os._exit(0)
+    select.select([descriptor], [], [])  # readable once the owner has exited
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

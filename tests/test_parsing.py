@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ import yaml
 from feedhub.aggregator.entries import ParsedFeed, ParseError
 from feedhub.aggregator.parsing import Parsing, _shared_pool, parse_answer
 from feedhub.aggregator.sources import Source, load_sources
-from tests.helpers import SiteFolder
+from tests.helpers import REPO, SiteFolder
 from tests.test_html_page import LISTING, PAGE, PAGE_URL
 from tests.test_json_api import ANSWER, API, FIELDS
 from tests.upstream import item, rss
@@ -144,3 +146,47 @@ def test_a_pool_another_thread_shut_down_is_replaced(site: SiteFolder) -> None:
     parsed = parsing.parse(source, rss(item("after", guid="a")), {}, "https://up.example/feed.xml")
     assert [entry.title for entry in parsed.entries] == ["after"]
     assert parsing.parse(source, rss(item("again", guid="b")), {}, "https://up.example/feed.xml").entries
+
+
+OWNER = """
+import os, sys, time
+from pathlib import Path
+from feedhub.aggregator.parsing import Parsing
+from feedhub.aggregator.sources import load_sources
+from feedhub.config import load_config
+from tests.upstream import item, rss
+from tests.test_parsing import parsing_processes
+
+source = {s.id: s for s in load_sources(load_config(Path(sys.argv[1])))}["feed"]
+Parsing(2).parse(source, rss(item("a", guid="a")), {}, "https://up.example/feed.xml")
+print(" ".join(map(str, parsing_processes())), flush=True)
+time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_parsing_processes_end_with_a_poller_killed_with_9(site: SiteFolder) -> None:
+    sources(site)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(site.config_path)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    try:
+        assert owner.stdout is not None
+        parsers = [int(pid) for pid in owner.stdout.readline().split()]
+        assert parsers
+        server = {int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in parsers}
+        owner.kill()  # -9: it tells nobody
+        owner.wait()
+        deadline = time.monotonic() + 15
+        while any(map(running, [*parsers, *server])) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in [*parsers, *server] if running(pid)]
+    finally:
+        owner.kill()
