@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import logging
@@ -373,18 +374,23 @@ def _yaml_string(value: str, plain: bool) -> str:
     A JSON string is a YAML double-quoted scalar, unless it holds a character JSON leaves as it
     is and YAML reads otherwise (a line separator, a C1 control); then YAML's own emitter writes it.
     """
-    if plain and value and value == value.strip():
-        try:
-            if yaml.load(f"k: {value}", Loader=yaml.CSafeLoader) == {"k": value}:
-                return value
-        except yaml.YAMLError:
-            pass
+    if plain and value and value == value.strip() and _reads_back_plain(value):
+        return value
     if not _YAML_READS_OTHERWISE.search(value):
         return json.dumps(value, ensure_ascii=False)
     emitted: str = yaml.dump(
         value, Dumper=yaml.CSafeDumper, default_style='"', allow_unicode=True, width=2**31 - 1
     )
     return emitted.rstrip("\n")
+
+
+@functools.lru_cache(maxsize=4096)  # a merge writes the same categories, tags and source ids again and again
+def _reads_back_plain(value: str) -> bool:
+    """Whether YAML reads ``k: value`` back as this very string, so it may be written unquoted."""
+    try:
+        return bool(yaml.load(f"k: {value}", Loader=yaml.CSafeLoader) == {"k": value})
+    except yaml.YAMLError:
+        return False
 
 
 def remove_temporaries(folder: Path) -> int:
