@@ -563,20 +563,22 @@ def test_a_cold_sync_reads_in_processes_what_one_process_reads(
         site.add(
             f"2021-12-{1 + number % 28:02d}-p{number}.md", title=f"p{number}", categories=f"c{number % 7}"
         )
+    site.add("2021-12-01-p0.markdown", title="p0 again", categories="c0")  # wants p0's permalink
     site.add("broken.md", "---\ntitle: [unclosed\n---\nbody")
     site.add("undated.md", "---\ntitle: no date\n---\nbody")
     monkeypatch.setattr(write, "_POOL_FROM_BATCHES", 2)  # 3 batches of 500: read by the pool
     monkeypatch.setattr(write, "processes_per_core", lambda: 2)
     pooled = open_index(site.config())
     report = pooled.sync_all()
-    assert report.added == 1202 and sorted(problem.path for problem in report.skipped) == [
+    assert report.added == 1203 and sorted(problem.path for problem in report.skipped) == [
         "broken.md",
         "undated.md",
     ]
     monkeypatch.setattr(write, "processes_per_core", lambda: 0)
     alone = open_index(site.config(data_dir=str(tmp_path / "alone"), database=None))
     assert alone.sync_all() == report
-    for slug in (None, "c0", "c6"):
-        assert [entry.title for entry in pooled.entries(slug, 0, 2000)] == [
-            entry.title for entry in alone.entries(slug, 0, 2000)
-        ]
+    def shown(index: SiteIndex, slug: str | None) -> list[tuple[str, str, str]]:
+        return [(entry.title, entry.entry_id, entry.permalink) for entry in index.entries(slug, 0, 2000)]
+
+    for slug in (None, "c0", "c6"):  # the same posts, ids and permalinks (found in the processes)
+        assert shown(pooled, slug) == shown(alone, slug)

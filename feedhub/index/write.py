@@ -17,12 +17,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import tzinfo
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from feedhub.config import Config
 from feedhub.errors import FeedhubError, StorageError, StorageFault
@@ -223,10 +224,10 @@ class IndexWriter:
     ) -> SyncReport:
         """Store the changed files and forget the removed ones."""
         report = SyncReport()
-        for read in self._read_batches(
+        for read, wanted in self._read_batches(
             [changed[start : start + _BATCH] for start in range(0, len(changed), _BATCH)]
         ):
-            report.include(self._store_read(read))
+            report.include(self._store_read(read, wanted))
             if advance is not None:
                 advance(len(read))
         # Through the same turn as a read: a path re-created since the scan is stored, not forgotten.
@@ -237,19 +238,18 @@ class IndexWriter:
         """Each path's file as read now; None where there is no post file (gone, or a folder)."""
         return _read_files(self.settings.posts_dir, self.settings.timezone, paths)
 
-    def _read_batches(self, batches: list[list[str]]) -> Iterator[list[tuple[str, PostFile | None]]]:
+    def _read_batches(self, batches: list[list[str]]) -> Iterator[tuple[_Read, dict[str, _Wanted]]]:
         """The batches read, in order: in processes of their own, a few batches ahead of the one
         being stored, when there are cores and files enough (reading and parsing is about half of a
-        cold sync, and it holds the GIL)."""
+        cold sync, and it holds the GIL); there, what each post wants is found too (see _Wanted)."""
         processes = processes_per_core()
         if processes < 2 or len(batches) < _POOL_FROM_BATCHES:
-            yield from (self._read(batch) for batch in batches)
+            yield from ((self._read(batch), {}) for batch in batches)
             return
-        root, tz = self.settings.posts_dir, self.settings.timezone
         with process_pool(processes, __name__) as pool:
-            ahead: deque[Future[list[tuple[str, PostFile | None]]]] = deque()
+            ahead: deque[Future[tuple[_Read, dict[str, _Wanted]]]] = deque()
             for batch in batches:
-                ahead.append(pool.submit(_read_files, root, tz, batch))
+                ahead.append(pool.submit(_read_and_want, self.settings, batch))
                 if len(ahead) > 2 * processes:  # a bound on what waits in memory
                     yield ahead.popleft().result()
             while ahead:
@@ -263,10 +263,11 @@ class IndexWriter:
             return path, file
         return self._read([path])[0]
 
-    def _store_read(self, read: list[tuple[str, PostFile | None]]) -> SyncReport:
-        """Store files as read, and forget the paths read as gone, in one turn of the writers."""
+    def _store_read(self, read: _Read, wanted: Mapping[str, _Wanted] | None = None) -> SyncReport:
+        """Store files as read, and forget the paths read as gone, in one turn of the writers;
+        `wanted`: what the posts want, where it was found already."""
         try:
-            return self._store_turn(read, one_by_one=False)
+            return self._store_turn(read, one_by_one=False, wanted=wanted or {})
         except StorageError as exc:
             if exc.fault is not StorageFault.CONSTRAINT:
                 raise
@@ -274,11 +275,20 @@ class IndexWriter:
             pass
         return self._store_turn(read, one_by_one=True)
 
-    def _store_turn(self, read: list[tuple[str, PostFile | None]], one_by_one: bool) -> SyncReport:
+    def _store_turn(
+        self, read: _Read, one_by_one: bool, wanted: Mapping[str, _Wanted] | None = None
+    ) -> SyncReport:
         """One transaction in the writers' turn; ``one_by_one`` puts each file in a savepoint."""
         report = SyncReport()
         with self._turn() as conn:
             current = [self._still_current(path, file) for path, file in read]
+            # What a file read again (it changed since) wants is found again.
+            known = wanted or {}
+            still = {
+                path: known[path]
+                for (path, file), (_, now) in zip(read, current, strict=True)
+                if now is file and path in known
+            }
             present = [file for _, file in current if file is not None]
             # Pipelined, the turn waits for the server only where it reads; a savepoint cannot
             # be rolled back to in a pipeline that failed, so one by one goes a statement at a time.
@@ -286,7 +296,7 @@ class IndexWriter:
                 if one_by_one:
                     touched = [self._store_or_skip(conn, file, report) for file in present]
                 else:
-                    touched = [self._store(conn, present, report)] if present else []
+                    touched = [self._store(conn, present, report, still)] if present else []
                 if any(keys is not None for keys in touched):
                     self._bump(conn, set().union(*(keys for keys in touched if keys)))
                 report.include(self._remove(conn, [path for path, file in current if file is None]))
@@ -329,7 +339,13 @@ class IndexWriter:
         with conn.savepoint():
             return self._store(conn, [replace(file, post=None, problem=problem)], report)
 
-    def _store(self, conn: Connection, files: list[PostFile], report: SyncReport) -> set[str] | None:
+    def _store(
+        self,
+        conn: Connection,
+        files: list[PostFile],
+        report: SyncReport,
+        wanted: Mapping[str, _Wanted] | None = None,
+    ) -> set[str] | None:
         """Write the files' rows, in a few statements for them all (each a round trip to a database
         server, in the writers' turn); the feeds they touched, or None when no content changed."""
         stored = {
@@ -354,7 +370,9 @@ class IndexWriter:
             conn.execute(f"DELETE FROM posts WHERE path IN ({listed})", chunk)
         warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
         published = [file for file in changed if file.post is not None and file.post.published]
-        chosen = self._identities(conn, [file.post for file in published if file.post], warnings)
+        chosen = self._identities(
+            conn, [file.post for file in published if file.post], warnings, wanted or {}
+        )
         conn.insert_rows(
             "INSERT INTO files VALUES {} ON CONFLICT (path) DO UPDATE SET "
             "mtime_ns=excluded.mtime_ns, size=excluded.size, digest=excluded.digest, "
@@ -386,12 +404,17 @@ class IndexWriter:
         return affected
 
     def _identities(
-        self, conn: Connection, posts: list[Post], warnings: dict[str, list[str]]
+        self,
+        conn: Connection,
+        posts: list[Post],
+        warnings: dict[str, list[str]],
+        known: Mapping[str, _Wanted],
     ) -> dict[str, tuple[str, str]]:
-        """Each post's (permalink, entry id): what it wants, unless a post stored or earlier in the
-        list holds it (the posts being stored no longer hold anything)."""
-        wanted = {post.path: wanted_permalink(post, self.settings) for post in posts}
-        candidates = {post.path: entry_id_candidates(post) for post in posts}
+        """Each post's (permalink, entry id): what it wants (`known`, else found now), unless a post
+        stored or earlier in the list holds it (the posts being stored no longer hold anything)."""
+        found = {post.path: known.get(post.path) or _post_wants(post, self.settings) for post in posts}
+        wanted = {path: want.permalink for path, want in found.items()}
+        candidates = {path: want.entry_ids for path, want in found.items()}
         permalink_holders = _holders(conn, "permalink", set(wanted.values()))
         id_holders = _holders(conn, "entry_id", {id for ids in candidates.values() for id in ids})
         return {
@@ -523,8 +546,34 @@ class _Handoff:
     error: Exception | None = None
 
 
-def _read_files(root: Path, tz: tzinfo, paths: list[str]) -> list[tuple[str, PostFile | None]]:
+# Paths with their files as read; None where there is no post file (gone, or a folder).
+_Read = list[tuple[str, PostFile | None]]
+
+
+class _Wanted(NamedTuple):
+    """What a post wants to be known by, before any other post is looked at."""
+
+    permalink: str
+    entry_ids: list[str]
+
+
+def _post_wants(post: Post, settings: IndexSettings) -> _Wanted:
+    return _Wanted(wanted_permalink(post, settings), entry_id_candidates(post))
+
+
+def _read_files(root: Path, tz: tzinfo, paths: list[str]) -> _Read:
     return [(path, read_post_file(root, path, tz) if _is_post_entry(root, path) else None) for path in paths]
+
+
+def _read_and_want(settings: IndexSettings, paths: list[str]) -> tuple[_Read, dict[str, _Wanted]]:
+    """The files as read, and what their published posts want (in a process of a sync's pool)."""
+    read = _read_files(settings.posts_dir, settings.timezone, paths)
+    wanted = {
+        path: _post_wants(file.post, settings)
+        for path, file in read
+        if file is not None and file.post is not None and file.post.published
+    }
+    return read, wanted
 
 
 def _free_permalink(holders: dict[str, str], path: str, wanted: str, warnings: list[str]) -> str:
