@@ -577,6 +577,7 @@ def test_a_cold_sync_reads_in_processes_what_one_process_reads(
     monkeypatch.setattr(write, "processes_per_core", lambda: 0)
     alone = open_index(site.config(data_dir=str(tmp_path / "alone"), database=None))
     assert alone.sync_all() == report
+
     def shown(index: SiteIndex, slug: str | None) -> list[tuple[str, str, str]]:
         return [(entry.title, entry.entry_id, entry.permalink) for entry in index.entries(slug, 0, 2000)]
 
