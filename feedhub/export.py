@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,17 +199,27 @@ class Exporter:
         enough: each builds from its own view of the site, as this one would."""
         inside = [each for each in todo if self._inside(each[0])]
         chunks = [inside[start : start + _CHUNK] for start in range(0, len(inside), _CHUNK)]
+        folders: set[Path] = set()
         if self.processes < 2 or len(inside) < _POOL_FROM:
-            folders: set[Path] = set()
             for chunk in chunks:
                 yield _export_chunk(self.pages, self.out, chunk, folders)
             return
-        with process_pool(
-            self.processes, __name__, initializer=_open_site, initargs=(self.site.config.path,)
-        ) as pool:
-            futures = [pool.submit(_export_in_worker, self.out, chunk) for chunk in chunks]
-            for future in as_completed(futures):
-                yield future.result()
+        left = dict(enumerate(chunks))
+        try:
+            with process_pool(
+                self.processes, __name__, initializer=_open_site, initargs=(self.site.config.path,)
+            ) as pool:
+                futures = {
+                    pool.submit(_export_in_worker, self.out, chunk): number for number, chunk in left.items()
+                }
+                for future in as_completed(futures):
+                    built = future.result()
+                    del left[futures[future]]
+                    yield built
+        except BrokenProcessPool:  # killed, or unable to start here: this process builds the rest
+            log.warning("%s: the exporting processes died; building the rest in this one", self.out)
+            for chunk in left.values():
+                yield _export_chunk(self.pages, self.out, chunk, folders)
 
     def _inside(self, planned: _Planned) -> bool:
         for path in planned.paths:

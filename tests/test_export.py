@@ -247,3 +247,20 @@ def test_an_export_in_processes_of_its_own_is_the_same_files(site: SiteFolder, t
     (shared / "feed.page3.rss.gz").unlink()  # a file half gone is built again, alone
     assert Exporter(index.site, shared, processes=2).run().written == 1
     assert (shared / "feed.page3.rss.gz").read_bytes() == (alone / "feed.page3.rss.gz").read_bytes()
+
+
+def test_an_export_whose_processes_die_builds_the_rest_itself(
+    site: SiteFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import feedhub.export as exporting
+    from tests.test_index import dying_pool
+
+    for number in range(160):
+        site.add(f"2021-12-{1 + number % 28:02d}-post{number}.md", title=f"标题 {number}", categories="news")
+    config = site.config(feed_entries=2)
+    index = open_index(config)
+    index.sync_all()
+    alone = Exporter(index.site, tmp_path / "alone").run()
+    monkeypatch.setattr(exporting, "process_pool", dying_pool)
+    rescued = Exporter(index.site, tmp_path / "rescued", processes=2).run()
+    assert rescued == alone and "the exporting processes died" in caplog.text

@@ -6,7 +6,9 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -583,3 +585,26 @@ def test_a_cold_sync_reads_in_processes_what_one_process_reads(
 
     for slug in (None, "c0", "c6"):  # the same posts, ids and permalinks (found in the processes)
         assert shown(pooled, slug) == shown(alone, slug)
+
+
+def test_a_sync_whose_reading_processes_die_reads_the_rest_itself(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import feedhub.index.write as write
+
+    for number in range(1200):
+        site.add(f"2021-12-{1 + number % 28:02d}-p{number}.md", title=f"p{number}")
+    monkeypatch.setattr(write, "_POOL_FROM_BATCHES", 2)
+    monkeypatch.setattr(write, "processes_per_core", lambda: 2)
+    monkeypatch.setattr(write, "process_pool", dying_pool)
+    index = open_index(site.config())
+    assert index.sync_all().added == 1200
+    assert len(index.entries(None, 0, 2000)) == 1200
+    assert "the reading processes died; reading in this one" in caplog.text
+
+
+def dying_pool(processes: int, _preload: str, **_options: object) -> ProcessPoolExecutor:
+    """A pool whose processes die as they start (as a worker killed, or one that cannot start)."""
+    return ProcessPoolExecutor(
+        processes, mp_context=get_context("forkserver"), initializer=os._exit, initargs=(1,)
+    )

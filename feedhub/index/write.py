@@ -19,6 +19,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import tzinfo
@@ -246,14 +247,21 @@ class IndexWriter:
         if processes < 2 or len(batches) < _POOL_FROM_BATCHES:
             yield from ((self._read(batch), {}) for batch in batches)
             return
-        with process_pool(processes, __name__) as pool:
-            ahead: deque[Future[tuple[_Read, dict[str, _Wanted]]]] = deque()
-            for batch in batches:
-                ahead.append(pool.submit(_read_and_want, self.settings, batch))
-                if len(ahead) > 2 * processes:  # a bound on what waits in memory
+        done = 0
+        try:
+            with process_pool(processes, __name__) as pool:
+                ahead: deque[Future[tuple[_Read, dict[str, _Wanted]]]] = deque()
+                for batch in batches:
+                    ahead.append(pool.submit(_read_and_want, self.settings, batch))
+                    if len(ahead) > 2 * processes:  # a bound on what waits in memory
+                        yield ahead.popleft().result()
+                        done += 1
+                while ahead:
                     yield ahead.popleft().result()
-            while ahead:
-                yield ahead.popleft().result()
+                    done += 1
+        except BrokenProcessPool:  # killed, or unable to start here: this process reads the rest
+            log.warning("%s: the reading processes died; reading in this one", self.settings.posts_dir)
+            yield from ((self._read(batch), {}) for batch in batches[done:])
 
     def _still_current(self, path: str, file: PostFile | None) -> tuple[str, PostFile | None]:
         """A file read before the writers' turn, read again if it changed since (another writer
