@@ -73,11 +73,9 @@ class IndexReader:
 
     def feed_size(self, slug: str | None) -> tuple[int, datetime | None]:
         """How many visible posts a feed has, and the newest `updated` among them."""
-        where, table = _feed_rows(slug)
+        table, where, params = _feed_rows(slug)
         with self.backend.reading() as conn:
-            count = conn.execute(
-                f"SELECT count(*) AS n FROM {table} WHERE {where}", () if slug is None else (slug,)
-            ).fetchone()["n"]
+            count = conn.execute(f"SELECT count(*) AS n FROM {table} WHERE {where}", params).fetchone()["n"]
         return int(count), self.newest_update(slug) if count else None
 
     def newest_update(self, slug: str | None) -> datetime | None:
@@ -99,13 +97,13 @@ class IndexReader:
         """Where each page of `per_page` posts of a feed (or listing) starts, newest first: one pass
         over the feed's index, after which any page is read from its start as page 1 is, instead of
         skipping every post before it (an OFFSET made the last pages of a big feed the slowest)."""
-        where, table = _feed_rows(slug)
+        table, where, params = _feed_rows(slug)
         with self.backend.reading() as conn:
             rows = conn.execute(
                 "SELECT published_ts, path FROM ("
                 "SELECT published_ts, path, row_number() OVER (ORDER BY published_ts DESC, path) AS n "
                 f"FROM {table} WHERE {where}) numbered WHERE (n - 1) % ? = 0 ORDER BY n",
-                (*([slug] if slug is not None else []), per_page),
+                (*params, per_page),
             ).fetchall()
         return [PageStart(float(row["published_ts"]), row["path"]) for row in rows]
 
@@ -235,9 +233,11 @@ class IndexReader:
         }
 
 
-def _feed_rows(slug: str | None) -> tuple[str, str]:
-    """(condition, table) of a feed's visible rows: the site's posts, or a category's."""
-    return ("visible=1", "posts") if slug is None else ("slug=? AND visible=1", "post_categories")
+def _feed_rows(slug: str | None) -> tuple[str, str, tuple[str, ...]]:
+    """(table, condition, its parameters) of a feed's visible rows: the site's posts, or a category's."""
+    return (
+        ("posts", "visible=1", ()) if slug is None else ("post_categories", "slug=? AND visible=1", (slug,))
+    )
 
 
 def _from_start(alias: str, start: PageStart | None) -> str:
