@@ -14,7 +14,7 @@ import re
 import stat
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -94,8 +94,22 @@ def is_post_file(name: str) -> bool:
     )
 
 
+def split_suffix(path: str) -> tuple[str, str]:
+    """(the path without its suffix, the suffix) by PurePosixPath's rule (the last part's last dot,
+    neither its first nor its last character), without building one: a sync asks for every post."""
+    dot = path.rfind(".")
+    if path.rfind("/") + 1 < dot < len(path) - 1:
+        return path[:dot], path[dot:]
+    return path, ""
+
+
+def file_stem(path: str) -> str:
+    """The file's name without its suffix (PurePosixPath.stem)."""
+    return split_suffix(path.rpartition("/")[2])[0]
+
+
 def file_slug(path: str) -> str:
-    stem = PurePosixPath(path).stem
+    stem = file_stem(path)
     match = _DATED_NAME.match(stem)
     return match.group(4) if match else stem
 
@@ -227,7 +241,7 @@ def _post_from(meta: dict[Any, Any], body: str, path: str, tz: tzinfo, warnings:
         source_id=_scalar_text(meta.get("source_id")) or None,
         source_url=_scalar_text(meta.get("source_url")) or None,
         body=body,
-        body_format="html" if PurePosixPath(path).suffix.lower() == ".html" else "markdown",
+        body_format="html" if split_suffix(path)[1].lower() == ".html" else "markdown",
         warnings=tuple(warnings),
     )
 
@@ -267,7 +281,7 @@ def _post_date(meta: dict[Any, Any], path: str, tz: tzinfo) -> datetime:
             return parse_date(meta["date"], tz)
         except ValueError as exc:
             raise ValueError(f"date {exc}") from None
-    match = _DATED_NAME.match(PurePosixPath(path).stem)
+    match = _DATED_NAME.match(file_stem(path))
     if match:
         try:
             return parse_date("-".join(match.group(1, 2, 3)), tz)

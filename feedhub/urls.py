@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote, urlsplit
 
@@ -16,7 +17,10 @@ UNCATEGORIZED = "uncategorized"
 
 _PLACEHOLDER = re.compile(r":([a-z_]+)")
 # What Jekyll's pretty slugify keeps besides letters, marks and decimal digits (SLUGIFY_PRETTY_REGEXP).
-_PRETTY_PUNCTUATION = frozenset("._~!$&'()+,;=@")
+_PRETTY_PUNCTUATION = "._~!$&'()+,;=@"
+_ASCII_RUN = re.compile(r"[^A-Za-z0-9]+")
+_ASCII_PRETTY_RUN = re.compile(f"[^A-Za-z0-9{re.escape(_PRETTY_PUNCTUATION)}]+")
+_SLASHES = re.compile(r"/{2,}")
 _PAGE_DIGITS = 9
 
 
@@ -64,6 +68,13 @@ def jekyll_slugify(text: str, pretty: bool) -> str:
     marks (\\p{M}) and decimal digits (\\p{Nd}), and in pretty mode ``._~!$&'()+,;=@``, becomes one
     hyphen; hyphens at either end go. (Python's \\w differs: it takes ``_``, ``½`` and ``²`` and
     refuses combining marks, which Devanagari and decomposed accents are made of.)"""
+    if text.isascii():  # most slugs: one regular expression does it (a sync slugs every post)
+        return (_ASCII_PRETTY_RUN if pretty else _ASCII_RUN).sub("-", text).strip("-")
+    return slugify_by_character(text, pretty)
+
+
+def slugify_by_character(text: str, pretty: bool) -> str:
+    """jekyll_slugify for any text, a character at a time."""
     kept: list[str] = []
     for character in text:
         if _slug_keeps(character, pretty):
@@ -90,21 +101,27 @@ def expand_permalink(pattern: str, categories: tuple[str, ...], date: datetime, 
     As in Jekyll, ``date`` is in the site's time zone and categories are lower-cased,
     so links into the old Jekyll site keep working.
     """
-    values = {
-        "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
-        "year": f"{date.year:04d}",
-        "short_year": f"{date.year % 100:02d}",
-        "month": f"{date.month:02d}",
-        "i_month": str(date.month),
-        "day": f"{date.day:02d}",
-        "i_day": str(date.day),
-        "y_day": f"{date.timetuple().tm_yday:03d}",
-        "hour": f"{date.hour:02d}",
-        "minute": f"{date.minute:02d}",
-        "second": f"{date.second:02d}",
-        "title": jekyll_slugify(slug, pretty=True),
-        "slug": jekyll_slugify(slug, pretty=False).lower(),
-        "output_ext": ".html",
+    # Only the placeholders the pattern names are worked out: a sync fills one in for every post.
+    values: dict[str, Callable[[], str]] = {
+        "categories": lambda: "/".join(dict.fromkeys(c.lower() for c in categories)),
+        "year": lambda: f"{date.year:04d}",
+        "short_year": lambda: f"{date.year % 100:02d}",
+        "month": lambda: f"{date.month:02d}",
+        "i_month": lambda: str(date.month),
+        "day": lambda: f"{date.day:02d}",
+        "i_day": lambda: str(date.day),
+        "y_day": lambda: f"{date.timetuple().tm_yday:03d}",
+        "hour": lambda: f"{date.hour:02d}",
+        "minute": lambda: f"{date.minute:02d}",
+        "second": lambda: f"{date.second:02d}",
+        "title": lambda: jekyll_slugify(slug, pretty=True),
+        "slug": lambda: jekyll_slugify(slug, pretty=False).lower(),
+        "output_ext": lambda: ".html",
     }
-    path = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), pattern)
-    return "/" + re.sub(r"/{2,}", "/", path).lstrip("/")
+
+    def filled(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        return value() if value else match.group(0)
+
+    path = _PLACEHOLDER.sub(filled, pattern)
+    return "/" + _SLASHES.sub("/", path).lstrip("/")

@@ -568,7 +568,7 @@ def test_a_cold_sync_reads_in_processes_what_one_process_reads(
     site.add("2021-12-01-p0.markdown", title="p0 again", categories="c0")  # wants p0's permalink
     site.add("broken.md", "---\ntitle: [unclosed\n---\nbody")
     site.add("undated.md", "---\ntitle: no date\n---\nbody")
-    monkeypatch.setattr(write, "_POOL_FROM_BATCHES", 2)  # 3 batches of 500: read by the pool
+    monkeypatch.setattr(write, "_MANY_BATCHES", 2)  # 3 batches of 500: a bulk write, read by the pool
     monkeypatch.setattr(write, "processes_per_core", lambda: 2)
     pooled = open_index(site.config())
     report = pooled.sync_all()
@@ -594,7 +594,7 @@ def test_a_sync_whose_reading_processes_die_reads_the_rest_itself(
 
     for number in range(1200):
         site.add(f"2021-12-{1 + number % 28:02d}-p{number}.md", title=f"p{number}")
-    monkeypatch.setattr(write, "_POOL_FROM_BATCHES", 2)
+    monkeypatch.setattr(write, "_MANY_BATCHES", 2)
     monkeypatch.setattr(write, "processes_per_core", lambda: 2)
     monkeypatch.setattr(write, "process_pool", dying_pool)
     index = open_index(site.config())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from feedhub.dates import format_date, parse_date
 from feedhub.errors import PostError
-from feedhub.posts import file_slug, format_post, is_post_file, parse_post, read_post_file, write_post
+from feedhub.posts import (
+    file_slug,
+    file_stem,
+    format_post,
+    is_post_file,
+    parse_post,
+    read_post_file,
+    split_suffix,
+    write_post,
+)
 from feedhub.text import one_line, xml_safe
 from tests.helpers import SEEDS, corpus_posts, post_text
 
@@ -334,3 +343,16 @@ def test_a_huge_value_is_quoted_in_a_few_characters() -> None:
     with pytest.raises(PostError) as caught:
         parse_post(post_text(date="[" + "1, " * 5_000 + "]"), "x.md", SHANGHAI)
     assert "is not a date" in str(caught.value) and len(str(caught.value)) < 300
+
+
+# Relative paths as the scan makes them: parts joined by single slashes, none empty.
+POST_PATHS = st.lists(st.text(st.sampled_from("ab.-_ 中"), min_size=1), min_size=1, max_size=3).map("/".join)
+
+
+@given(POST_PATHS)
+def test_suffixes_and_stems_are_pathlibs(path: str) -> None:
+    pure = PurePosixPath(path)
+    if str(pure) != path or "." in path.split("/"):  # pathlib drops "." parts; the scan makes none
+        return
+    assert split_suffix(path) == (str(pure.with_suffix("")) if pure.suffix else path, pure.suffix)
+    assert file_stem(path) == pure.stem

@@ -4,9 +4,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedhub.config import PERMALINK_STYLES
-from feedhub.urls import SiteUrls, expand_permalink
+from feedhub.urls import SiteUrls, expand_permalink, jekyll_slugify, slugify_by_character
 
 WHEN = datetime(2021, 12, 8, 10, 46, 18, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -26,6 +28,15 @@ def test_permalink_styles_and_placeholders() -> None:
         expand_permalink("/:title:output_ext", (), WHEN, "Hello, World_2 (v2)") == "/Hello,-World_2-(v2).html"
     )
     assert expand_permalink("/:unknown/:title", (), WHEN, "x") == "/:unknown/x"
+
+
+@given(st.text(st.characters(max_codepoint=127)), st.booleans())
+def test_an_ascii_slug_is_made_as_the_character_rule_makes_it(text: str, pretty: bool) -> None:
+    assert jekyll_slugify(text, pretty) == slugify_by_character(text, pretty)
+
+
+def test_a_slug_of_other_scripts_keeps_letters_marks_and_digits() -> None:
+    assert jekyll_slugify("बिक्री 2021 — Café ½", pretty=False) == "बिक्री-2021-Café"
 
 
 def test_slugs_are_percent_encoded_whole() -> None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
-from pathlib import PurePosixPath
 from typing import NamedTuple, TypeVar
 
 from feedhub.index.schema import IndexSettings
-from feedhub.posts import Post
+from feedhub.posts import Post, split_suffix
 from feedhub.urls import expand_permalink
 
 _ENTRY_ID_NAMESPACE = uuid.UUID("6f1d7a52-3c0e-4c4b-9a57-5a0f2e0b8c11")
@@ -39,7 +38,7 @@ def permalink_variant(wanted: str, path: str) -> str:
 def entry_id_candidates(post: Post) -> list[str]:
     """The ids a post may have, best first: its own `id`, then ids derived from its file path
     (without the extension, so renaming .md to .markdown keeps it; then with it, which is unique)."""
-    stem = str(PurePosixPath(post.path).with_suffix(""))
+    stem = split_suffix(post.path)[0]
     candidates = [f"urn:uuid:{uuid.uuid5(_ENTRY_ID_NAMESPACE, name)}" for name in (stem, post.path)]
     return [post.entry_id, *candidates] if post.entry_id else candidates
 

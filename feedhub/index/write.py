@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import tzinfo
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import NamedTuple
 
 from feedhub.config import Config
@@ -53,8 +54,9 @@ SYNC_LOCK = "index-sync"  # writers of the index take turns under it, a transact
 SCAN_LOCK = "index-scan"  # one full comparison with the folder at a time: others would redo its reads
 INDEXER_ROLE = "indexer"  # on a shared database, the one process that watches the folder
 _BATCH = 500
-# A sync reads in processes of their own from this many batches on (below, starting them costs more).
-_POOL_FROM_BATCHES = 8
+# A sync of this many batches or more is a bulk write, and reads in processes of its own
+# (below, starting them costs more than they save).
+_MANY_BATCHES = 8
 
 
 class IndexWriter:
@@ -225,12 +227,12 @@ class IndexWriter:
     ) -> SyncReport:
         """Store the changed files and forget the removed ones."""
         report = SyncReport()
-        for read, wanted in self._read_batches(
-            [changed[start : start + _BATCH] for start in range(0, len(changed), _BATCH)]
-        ):
-            report.include(self._store_read(read, wanted))
-            if advance is not None:
-                advance(len(read))
+        batches = [changed[start : start + _BATCH] for start in range(0, len(changed), _BATCH)]
+        with self.backend.bulk() if len(batches) >= _MANY_BATCHES else nullcontext():
+            for read, wanted in self._read_batches(batches):
+                report.include(self._store_read(read, wanted))
+                if advance is not None:
+                    advance(len(read))
         # Through the same turn as a read: a path re-created since the scan is stored, not forgotten.
         report.include(self._store_read([(path, None) for path in removed]))
         return report
@@ -244,7 +246,7 @@ class IndexWriter:
         being stored, when there are cores and files enough (reading and parsing is about half of a
         cold sync, and it holds the GIL); there, what each post wants is found too (see _Wanted)."""
         processes = processes_per_core()
-        if processes < 2 or len(batches) < _POOL_FROM_BATCHES:
+        if processes < 2 or len(batches) < _MANY_BATCHES:
             yield from ((self._read(batch), {}) for batch in batches)
             return
         done = 0
@@ -267,7 +269,7 @@ class IndexWriter:
         """A file read before the writers' turn, read again if it changed since (another writer
         may have stored the newer bytes meanwhile)."""
         read_stamp = (file.mtime_ns, file.size) if file else None
-        if _stamp(self.settings.posts_dir / path) == read_stamp:
+        if _stamp(os.path.join(self.settings.posts_dir, path)) == read_stamp:
             return path, file
         return self._read([path])[0]
 
@@ -631,24 +633,25 @@ def _status(file: PostFile) -> FileStatus:
     return FileStatus.POST if file.post.published else FileStatus.DRAFT
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
+def _stamp(path: str) -> tuple[int, int] | None:
     """(mtime_ns, size) of what a read of `path` would read, None if nothing is there."""
     try:
-        status = path.stat()
+        status = os.stat(path)  # not Path.stat: a turn checks every file it stores
     except OSError:
         return None
     return status.st_mtime_ns, status.st_size
 
 
 def _is_post_entry(root: Path, path: str) -> bool:
-    """Whether `path` names a post file there as something else than a folder."""
-    return is_post_file(PurePosixPath(path).name) and _is_file_entry(root / path)
-
-
-def _is_file_entry(path: Path) -> bool:
-    """Whether a post file name is there as something else than a folder: as the scan counts them
-    (a FIFO or a link out of the folder is then read, and reported as skipped)."""
-    return os.path.lexists(path) and (os.path.islink(path) or not os.path.isdir(path))
+    """Whether `path` names a post file there as something else than a folder: as the scan counts
+    them (a FIFO or a link out of the folder is then read, and reported as skipped)."""
+    if not is_post_file(path.rpartition("/")[2]):
+        return False
+    try:
+        mode = os.lstat(os.path.join(root, path)).st_mode  # one call: a sync asks for every file
+    except OSError:
+        return False
+    return not stat.S_ISDIR(mode)  # a link is read (and refused there if it leads out)
 
 
 def open_writer(config: Config, clock: Callable[[], float] = time.time) -> IndexWriter:

@@ -217,6 +217,12 @@ class Backend(ABC):
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to give back
         """Give back what it holds open (a pool, listeners)."""
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Inside, this thread writes many rows in a row (a cold sync): a backend may trade
+        memory for fewer page writes. What it commits is as durable as any other commit."""
+        yield
+
     def discard(self) -> bool:
         """Delete a damaged database that holds only derived data, to be made again; False where
         that is not feedhub's to do (a server's database)."""

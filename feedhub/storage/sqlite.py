@@ -20,6 +20,10 @@ from feedhub.storage.base import Backend, Connection, Dialect, Leadership
 
 BUSY_TIMEOUT_SECONDS = 30
 IMPATIENT_MS = 200  # how long a transaction that is not patient waits for the lock
+# A bulk write's page cache (KiB; SQLite's default is 2 MiB): the indexes' random inserts
+# (ids, permalinks) otherwise spill and re-read the same pages in every transaction.
+BULK_CACHE_KIB = 32 * 1024
+AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 
 
 class SqliteBackend(Backend):
@@ -66,6 +70,23 @@ class SqliteBackend(Backend):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        # Without checkpoints meanwhile, a page rewritten by many transactions is copied into the
+        # database once, at the end, not once per checkpoint (the WAL keeps every commit durable).
+        conn = self.connection()
+        cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+        conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA cache_size={cache}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            # TRUNCATE also gives the grown WAL's disk space back; readers in the way leave it
+            # to the next automatic checkpoint.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
