@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import bench.bare
+import bench.main
 from bench.corpus import new_post, write_store
 from bench.extraction import f1, page_score
-from bench.main import copy_store
+from bench.main import copy_store, ingest_floor_cpu
 from bench.measure import timed_run
 from bench.upstream import write_feeds
 from feedhub.aggregator.entries import identities, parse_feed
@@ -21,6 +22,7 @@ from feedhub.aggregator.stories import story_keys
 from feedhub.config import load_config
 from feedhub.index.model import SyncReport
 from feedhub.index.write import open_writer
+from feedhub.posts import write_atomically
 from tests.helpers import SiteFolder, corpus_posts, open_index
 
 
@@ -48,6 +50,23 @@ def test_generated_upstream_feeds_parse_with_distinct_entries(tmp_path: Path) ->
         assert len(feed.entries) == 50 and len(set(identities(feed.entries))) == 50
         stories.update(key for entry in feed.entries for key in story_keys(entry))
     assert len(stories) == 3 * 50 * 2  # every entry a story of its own: its link and its text
+
+
+def test_the_ingest_floor_does_its_every_step_for_every_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_feeds(tmp_path / "up", 3, 4)
+    written: list[str] = []
+
+    def counted(path: Path, data: str | bytes, fsync: bool = True) -> tuple[int, int]:
+        written.append(str(data))
+        return write_atomically(path, data, fsync)
+
+    monkeypatch.setattr(bench.main, "write_atomically", counted)
+    cpu, entries = ingest_floor_cpu(sorted((tmp_path / "up").glob("feed*.xml")), tmp_path / "floor")
+    assert entries == 12 and len(written) == 12 and cpu > 0
+    assert all(text and "<script" not in text for text in written)  # sanitized bodies, not empty ones
+    assert not (tmp_path / "floor").exists()
 
 
 def test_the_ingest_store_copy_is_taken_as_indexed(site: SiteFolder, tmp_path: Path) -> None:
