@@ -400,7 +400,7 @@ class IndexWriter:
                 for file in changed
             ],
         )
-        affected |= self._insert_posts(conn, published, chosen)
+        affected |= self._insert_posts(conn, published, chosen, wanted or {})
         for file in changed:
             if file.post is None:
                 report.skipped.append(Problem(file.path, file.problem or "unreadable"))
@@ -436,55 +436,29 @@ class IndexWriter:
         }
 
     def _insert_posts(
-        self, conn: Connection, files: list[PostFile], chosen: dict[str, tuple[str, str]]
+        self,
+        conn: Connection,
+        files: list[PostFile],
+        chosen: dict[str, tuple[str, str]],
+        known: Mapping[str, _Wanted],
     ) -> set[str]:
         """The posts' rows and their category rows; the categories they are in."""
         rows, category_rows = [], []
+        now = self.clock()
         for file in files:
             post = file.post
             assert post is not None  # only published posts are inserted
             permalink, entry_id = chosen[post.path]
-            updated = post.updated or post.date
-            visible = int(self.settings.future or post.date.timestamp() <= self.clock())
-            rows.append(
-                (
-                    post.path,
-                    file.digest,
-                    entry_id,
-                    permalink,
-                    post.title,
-                    post.date.isoformat(),
-                    post.date.timestamp(),
-                    updated.isoformat(),
-                    updated.timestamp(),
-                    visible,
-                    post.author,
-                    post.description,
-                    json.dumps(post.categories, ensure_ascii=False),
-                    json.dumps(post.tags, ensure_ascii=False),
-                    find_via(post.body) if post.body_format == "markdown" else None,
-                    json.dumps([[e.url, e.type, e.length] for e in post.enclosures]),
-                    post.source,
-                    post.source_id,
-                    post.source_url,
-                    post.body,
-                    post.body_format,
-                )
-            )
+            stored = known[post.path].stored if post.path in known else _stored_as(post)
+            visible = int(self.settings.future or stored.published_ts <= now)
+            rows.append((post.path, file.digest, entry_id, permalink, visible, *stored.columns))
             category_rows += [
-                (
-                    slug,
-                    post.path,
-                    post.date.timestamp(),
-                    updated.timestamp(),
-                    visible,
-                    paired_tag(post, position),
-                )
-                for position, slug in enumerate(post.categories or (UNCATEGORIZED,))
+                (slug, post.path, stored.published_ts, stored.updated_ts, visible, tag)
+                for slug, tag in stored.categories
             ]
         conn.insert_rows(
-            "INSERT INTO posts (path, digest, entry_id, permalink, title, published, published_ts, updated, "
-            "updated_ts, visible, author, description, categories, tags, via, enclosures, source, source_id, "
+            "INSERT INTO posts (path, digest, entry_id, permalink, visible, title, published, published_ts, "
+            "updated, updated_ts, author, description, categories, tags, via, enclosures, source, source_id, "
             "source_url, body, body_format) VALUES {}",
             rows,
         )
@@ -560,15 +534,52 @@ class _Handoff:
 _Read = list[tuple[str, PostFile | None]]
 
 
+class _Stored(NamedTuple):
+    """A post's columns as stored, from `title` on; its (category slug, tag) pairs; the dates'
+    timestamps (among the columns too) that its category rows repeat."""
+
+    columns: tuple[object, ...]
+    categories: list[tuple[str, str | None]]
+    published_ts: float
+    updated_ts: float
+
+
 class _Wanted(NamedTuple):
-    """What a post wants to be known by, before any other post is looked at."""
+    """What a post wants to be known by, before any other post is looked at; and how it is stored."""
 
     permalink: str
     entry_ids: list[str]
+    stored: _Stored
 
 
 def _post_wants(post: Post, settings: IndexSettings) -> _Wanted:
-    return _Wanted(wanted_permalink(post, settings), entry_id_candidates(post))
+    return _Wanted(wanted_permalink(post, settings), entry_id_candidates(post), _stored_as(post))
+
+
+def _stored_as(post: Post) -> _Stored:
+    """The columns of the post's rows that depend on it alone (not on the clock or other posts)."""
+    updated = post.updated or post.date
+    columns = (
+        post.title,
+        post.date.isoformat(),
+        post.date.timestamp(),
+        updated.isoformat(),
+        updated.timestamp(),
+        post.author,
+        post.description,
+        json.dumps(post.categories, ensure_ascii=False),
+        json.dumps(post.tags, ensure_ascii=False),
+        find_via(post.body) if post.body_format == "markdown" else None,
+        json.dumps([[e.url, e.type, e.length] for e in post.enclosures]),
+        post.source,
+        post.source_id,
+        post.source_url,
+        post.body,
+        post.body_format,
+    )
+    slugs = post.categories or (UNCATEGORIZED,)
+    categories = [(slug, paired_tag(post, position)) for position, slug in enumerate(slugs)]
+    return _Stored(columns, categories, post.date.timestamp(), updated.timestamp())
 
 
 def _read_files(root: Path, tz: tzinfo, paths: list[str]) -> _Read:
