@@ -179,7 +179,7 @@ class Bench:
         site = open_site(config)
         pages = Pages(site)
         pages.feed(slug, "atom", 1)
-        post = site.index.posts(slug, 0, 1)[0].entry
+        post = site.index.posts(slug, None, 1)[0].entry
         path = config.posts_dir / post.path
         original = path.read_bytes()
         timings = []
