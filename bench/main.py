@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import feedparser
@@ -141,9 +142,7 @@ class Bench:
                 begin = time.monotonic()
                 new_post(store, number, slug, title)
                 seen = wait_until(
-                    lambda t=title: t.encode() in get(f"{server.url}/feeds/{slug}.atom")[2],
-                    timeout=60,
-                    interval=0.005,
+                    partial(_in_feed, f"{server.url}/feeds/{slug}.atom", title), timeout=60, interval=0.005
                 )
                 timings.append(seen if seen is not None else time.monotonic() - begin)
             return statistics.median(timings)
@@ -284,6 +283,7 @@ class Bench:
         ]
         first = timed_run(command, self.logs / "export.log")
         second = timed_run(command, self.logs / "export-again.log")
+        assert first is not None and second is not None  # no timeout given
         self.add(
             Row(
                 "feedhub build (static export)",
@@ -652,6 +652,10 @@ def ingest_floor_cpu(paths: list[Path], folder: Path) -> tuple[float, int]:
     return cpu, entries
 
 
+def _in_feed(url: str, title: str) -> bool:
+    return title.encode() in get(url)[2]
+
+
 def feedparser_cpu_per_entry(paths: list[Path]) -> float:
     """feedparser's CPU per entry over these documents, doing only the parse any ingest needs (its
     own sanitizing and relative-URL passes off: feedhub does both its own way)."""
@@ -688,7 +692,7 @@ def write_report(
     )
     machine = (
         f"{cpu.group(1).strip() if cpu else platform.processor()}, {os.cpu_count()} cores, "
-        f"{int(memory.group(1)) // 1024 // 1024} GiB; {platform.platform()}; "
+        f"{int(memory.group(1)) // 1024 // 1024 if memory else '?'} GiB; {platform.platform()}; "
         f"Python {platform.python_version()}"
     )
     results = (

@@ -11,7 +11,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,18 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.postgres import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=60)
     try:
         connection.request(
             "GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {}
@@ -77,7 +72,7 @@ def calibrate() -> float:
 
 @dataclass
 class Process:
-    popen: subprocess.Popen
+    popen: subprocess.Popen[bytes]
     url: str
     log: Path
 
@@ -180,8 +175,8 @@ def _wrk_once(url: str, connections: int, seconds: int, headers: dict[str, str] 
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    match = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", output)
+    rps = float(found(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    match = found(r"99%\s+([\d.]+)(us|ms|s)\b", output)
     p99 = float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     return Load(rps, p99, int(non_2xx.group(1)) if non_2xx else 0)
@@ -190,7 +185,15 @@ def _wrk_once(url: str, connections: int, seconds: int, headers: dict[str, str] 
 def peak_rss_mb(pid: int) -> float:
     """The highest resident memory the process has had (VmHWM), in MB."""
     text = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024
+    return int(found(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def found(pattern: str, text: str) -> re.Match[str]:
+    """The pattern's first match in a tool's output, which must have it."""
+    match = re.search(pattern, text)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in {text[:500]!r}")
+    return match
 
 
 def timed_run(

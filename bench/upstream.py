@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 
 from bench.corpus import load_material
-from bench.measure import free_port, get, wait_until
+from bench.measure import get, wait_until
+from tests.postgres import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -97,7 +98,7 @@ http {{
 
 def start_nginx(
     root: Path | None, runtime: Path, body: str = "", probe: str = "/"
-) -> tuple[subprocess.Popen, str]:
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     config = nginx_config(root, runtime, port, body)
     process = subprocess.Popen([NGINX, "-c", str(config), "-p", str(runtime)], stderr=subprocess.DEVNULL)
@@ -108,7 +109,7 @@ def start_nginx(
     return process, url
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=30)

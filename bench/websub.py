@@ -17,6 +17,7 @@ import statistics
 import sys
 import threading
 import time
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             title = callbacks.await_text(f"推送 {number} {time.time()}")
             written = time.monotonic()
             new_post(store, number, one, title.decode())
-            wait_until(lambda t=title: callbacks.arrival("latency", t), timeout=60)
+            wait_until(partial(callbacks.arrival, "latency", title), timeout=60)
             arrived = callbacks.arrival("latency", title)
             timings.append(arrived - written if arrived is not None else 60.0)
             callbacks.forget(title)

@@ -8,7 +8,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from feedhub.index.model import Entry
 from feedhub.index.versions import QueriedVersions
 from feedhub.index.write import open_writer
 from feedhub.site import open_site
+from tests.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -237,12 +237,6 @@ def feedhub(
         cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ServeProcess:

@@ -16,7 +16,8 @@ from urllib.parse import quote
 import pytest
 
 from feedhub.export import MANIFEST, NGINX_SNIPPET, STATE_FOLDER, Exporter, paged_file, permalink_file
-from tests.helpers import BASE_URL, SiteFolder, free_port, open_index, post_text, request, wait_for
+from tests.helpers import BASE_URL, SiteFolder, open_index, post_text, request, wait_for
+from tests.postgres import free_port
 
 SLUGS = ["news", "21shijijingjibaodao 21caijingAPP", "国内"]
 

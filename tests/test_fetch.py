@@ -10,7 +10,8 @@ import pytest
 
 from feedhub.addresses import AddressPolicy, origin
 from feedhub.aggregator.fetch import Fetcher, FetchError, Validators
-from tests.helpers import FrozenClock, free_port
+from tests.helpers import FrozenClock
+from tests.postgres import free_port
 from tests.upstream import Response, Upstream, gzipped
 
 NOW = 1_800_000_000.0

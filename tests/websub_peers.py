@@ -174,7 +174,7 @@ class Subscriber:
 
 def post_form(url: str, form: dict[str, str]) -> tuple[int, str]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
     try:
         connection.request(
             "POST",
@@ -296,7 +296,7 @@ class Hub:
 
 def _send(method: str, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.netloc, timeout=30)
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request(method, target, body=body or None, headers=headers)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ServeProcess, SiteFolder, feedhub, free_port
+from tests.helpers import ServeProcess, SiteFolder, feedhub
+from tests.postgres import free_port
 
 
 @contextlib.contextmanager

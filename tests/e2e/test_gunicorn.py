@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SiteFolder, free_port, request, wait_for
+from tests.helpers import REPO, SiteFolder, request, wait_for
+from tests.postgres import free_port
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 

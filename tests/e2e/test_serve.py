@@ -10,7 +10,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tests.helpers import REPO, ServeProcess, SiteFolder, free_port, post_text, request, wait_for
+from tests.helpers import REPO, ServeProcess, SiteFolder, post_text, request, wait_for
+from tests.postgres import free_port
 
 
 def newest_title(server: ServeProcess, path: str) -> str | None:
