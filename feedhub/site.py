@@ -101,18 +101,18 @@ class Site:
     def feed_page(self, slug: str | None, page: int) -> FeedPage | None:
         """One page of a feed, or None when there is no such category or page."""
         size = self.config.feed_entries
-        starts = self._page_starts(slug, size)
+        count, updated = self.index.feed_size(slug)
         if slug is None:
             title, home_url = self.config.title, self.urls.home()
         else:
-            if not starts and slug not in self.config.categories:
+            if not count and slug not in self.config.categories:
                 return None
             title, home_url = f"{self.title_of(slug)} · {self.config.title}", self.urls.category_page(slug)
-        last_page = max(1, len(starts))
+        last_page = _pages(count, size)
         if not 1 <= page <= last_page:
             return None
-        updated = self.index.newest_update(slug) if starts else None
-        entries = self.rendered.entries(self.index.posts(slug, starts[page - 1], size)) if starts else []
+        start = self._page_start(slug, size, page)
+        entries = self.rendered.entries(self.index.posts(slug, start, size)) if count else []
         return FeedPage(
             slug=slug,
             title=title,
@@ -130,7 +130,16 @@ class Site:
 
     def page_count(self, slug: str | None, per_page: int) -> int:
         """How many pages of `per_page` a feed (or category listing) has, without building any."""
-        return max(1, len(self._page_starts(slug, per_page)))
+        return _pages(self.index.feed_size(slug)[0], per_page)
+
+    def _page_start(self, slug: str | None, per_page: int, page: int) -> PageStart | None:
+        """Where a page starts: page 1 at the newest post, so that the page readers poll after every
+        change costs no pass over the feed; a later one where the feed's page starts put it."""
+        if page == 1:
+            return None
+        starts = self._page_starts(slug, per_page)
+        # The feed may have shrunk since it was counted: its last page, then.
+        return starts[min(page, len(starts)) - 1] if starts else None
 
     def _page_starts(self, slug: str | None, per_page: int) -> list[PageStart]:
         """Where the feed's pages start, found again only when the feed changed (its version)."""
@@ -146,11 +155,11 @@ class Site:
         category = self.category(slug)
         if category is None:
             return None
-        starts = self._page_starts(slug, LISTING_PAGE_SIZE)
-        last_page = max(1, len(starts))
+        last_page = _pages(category.count, LISTING_PAGE_SIZE)
         if not 1 <= page <= last_page:
             return None
-        headlines = self.index.category_headlines(slug, starts[page - 1], LISTING_PAGE_SIZE) if starts else []
+        start = self._page_start(slug, LISTING_PAGE_SIZE, page)
+        headlines = self.index.category_headlines(slug, start, LISTING_PAGE_SIZE) if category.count else []
         return Listing(category, page, last_page, headlines)
 
     def home(self) -> list[tuple[Category, list[Headline]]]:
@@ -199,3 +208,8 @@ class Site:
 def open_site(config: Config) -> Site:
     """The site of a config, reading its index from the configured storage."""
     return Site(config, IndexReader(open_storage(config).index, config.timezone))
+
+
+def _pages(count: int, per_page: int) -> int:
+    """Pages of `per_page` that `count` posts fill; an empty feed has its one (empty) page."""
+    return max(1, -(-count // per_page))

@@ -526,6 +526,7 @@ def test_every_page_of_a_feed_is_read_from_where_it_starts(
         return real(self, sql, params)
 
     monkeypatch.setattr(Connection, "execute", recorded)
+    in_order_big = ["newest", *(entry.title for entry in index.entries("big", 0, 100))]
     for slug in (None, "big", "small"):
         in_order = [entry.title for entry in index.entries(slug, 0, 100)]
         pages = index.site.page_count(slug, 5)
@@ -549,11 +550,24 @@ def test_every_page_of_a_feed_is_read_from_where_it_starts(
     listing = index.site.listing("big", 1)
     assert listing is not None and len(listing.headlines) == 17 and index.site.listing("big", 2) is None
 
-    # A post added: the pages are found again (the feed's version changed), not served stale.
+    # A post added: the pages are found again (the feed's version changed), not served stale; the
+    # first page, which readers poll after every change, without a pass over the whole feed.
+    passes: list[str | None] = []
+    reader_type = type(index.reader)
+    real_starts = reader_type.page_starts
+    monkeypatch.setattr(
+        reader_type,
+        "page_starts",
+        lambda reader, slug, per_page: passes.append(slug) or real_starts(reader, slug, per_page),
+    )
     site.add("2021-12-30-newest.md", title="newest", date="2021-12-30 10:00:00 +0800", categories="big")
     index.sync_all()
     first = index.site.feed_page("big", 1)
     assert first is not None and first.entries[0].title == "newest" and first.last_page == 4
+    assert passes == []
+    second = index.site.feed_page("big", 2)
+    assert second is not None and second.entries[0].title == in_order_big[5]
+    assert index.site.feed_page("big", 3) is not None and passes == ["big"]  # once for the version
 
 
 def test_a_cold_sync_reads_in_processes_what_one_process_reads(
