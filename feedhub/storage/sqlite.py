@@ -24,6 +24,9 @@ IMPATIENT_MS = 200  # how long a transaction that is not patient waits for the l
 # (ids, permalinks) otherwise spill and re-read the same pages in every transaction.
 BULK_CACHE_KIB = 32 * 1024
 AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
+# A bulk write's checkpoints, in WAL pages (64 MiB): as fast as none at 100k posts, where none let
+# the WAL grow to 1.2 GB beside a 274 MB index (a page rewritten by each commit is a frame each time).
+BULK_CHECKPOINT_PAGES = 16384
 
 
 class SqliteBackend(Backend):
@@ -73,12 +76,12 @@ class SqliteBackend(Backend):
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
-        # Without checkpoints meanwhile, a page rewritten by many transactions is copied into the
-        # database once, at the end, not once per checkpoint (the WAL keeps every commit durable).
+        # With checkpoints 16 times further apart, a page rewritten by many transactions is copied
+        # into the database once per 64 MiB of WAL, not per 4 MiB (the WAL keeps each commit durable).
         conn = self.connection()
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
         try:
             yield
         finally:
