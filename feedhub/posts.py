@@ -23,7 +23,7 @@ from frontmatter.default_handlers import YAMLHandler
 from feedhub.dates import format_date, parse_date
 from feedhub.errors import PostError
 from feedhub.limits import MAX_FRONT_MATTER_NODES, MAX_POST_BYTES, MIB
-from feedhub.safe_yaml import YamlError, load_yaml
+from feedhub.safe_yaml import YamlError, flat_mapping, load_yaml
 from feedhub.text import one_line, quoted, xml_safe
 from feedhub.urls import is_http_url
 
@@ -401,8 +401,12 @@ def _yaml_string(value: str, plain: bool) -> str:
 @functools.lru_cache(maxsize=4096)  # a merge writes the same categories, tags and source ids again and again
 def _reads_back_plain(value: str) -> bool:
     """Whether YAML reads ``k: value`` back as this very string, so it may be written unquoted."""
+    line = f"k: {value}"
+    flat = flat_mapping(line)  # most values: without the parser (source ids and links are unique)
+    if flat is not None:
+        return flat == {"k": value}
     try:
-        return bool(yaml.load(f"k: {value}", Loader=yaml.CSafeLoader) == {"k": value})
+        return bool(yaml.load(line, Loader=yaml.CSafeLoader) == {"k": value})
     except yaml.YAMLError:
         return False
 
