@@ -380,9 +380,13 @@ class IndexWriter:
             conn.execute(f"DELETE FROM posts WHERE path IN ({listed})", chunk)
         warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
         published = [file for file in changed if file.post is not None and file.post.published]
-        chosen = self._identities(
-            conn, [file.post for file in published if file.post], warnings, wanted or {}
-        )
+        known = wanted or {}
+        wants = {
+            file.path: known.get(file.path) or _post_wants(file.post, self.settings)
+            for file in published
+            if file.post
+        }
+        chosen = self._identities(conn, [file.post for file in published if file.post], warnings, wants)
         conn.insert_rows(
             "INSERT INTO files VALUES {} ON CONFLICT (path) DO UPDATE SET "
             "mtime_ns=excluded.mtime_ns, size=excluded.size, digest=excluded.digest, "
@@ -400,7 +404,7 @@ class IndexWriter:
                 for file in changed
             ],
         )
-        affected |= self._insert_posts(conn, published, chosen, wanted or {})
+        affected |= self._insert_posts(conn, published, chosen, wants)
         for file in changed:
             if file.post is None:
                 report.skipped.append(Problem(file.path, file.problem or "unreadable"))
@@ -418,13 +422,12 @@ class IndexWriter:
         conn: Connection,
         posts: list[Post],
         warnings: dict[str, list[str]],
-        known: Mapping[str, _Wanted],
+        wants: Mapping[str, _Wanted],
     ) -> dict[str, tuple[str, str]]:
-        """Each post's (permalink, entry id): what it wants (`known`, else found now), unless a post
-        stored or earlier in the list holds it (the posts being stored no longer hold anything)."""
-        found = {post.path: known.get(post.path) or _post_wants(post, self.settings) for post in posts}
-        wanted = {path: want.permalink for path, want in found.items()}
-        candidates = {path: want.entry_ids for path, want in found.items()}
+        """Each post's (permalink, entry id): what it wants, unless a post stored or earlier in the
+        list holds it (the posts being stored no longer hold anything)."""
+        wanted = {post.path: wants[post.path].permalink for post in posts}
+        candidates = {post.path: wants[post.path].entry_ids for post in posts}
         permalink_holders = _holders(conn, "permalink", set(wanted.values()))
         id_holders = _holders(conn, "entry_id", {id for ids in candidates.values() for id in ids})
         return {
@@ -440,7 +443,7 @@ class IndexWriter:
         conn: Connection,
         files: list[PostFile],
         chosen: dict[str, tuple[str, str]],
-        known: Mapping[str, _Wanted],
+        wants: Mapping[str, _Wanted],
     ) -> set[str]:
         """The posts' rows and their category rows; the categories they are in."""
         rows, category_rows = [], []
@@ -449,7 +452,7 @@ class IndexWriter:
             post = file.post
             assert post is not None  # only published posts are inserted
             permalink, entry_id = chosen[post.path]
-            stored = known[post.path].stored if post.path in known else _stored_as(post)
+            stored = wants[post.path].stored
             visible = int(self.settings.future or stored.published_ts <= now)
             rows.append((post.path, file.digest, entry_id, permalink, visible, *stored.columns))
             category_rows += [
