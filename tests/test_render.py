@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from feedhub.render import SUMMARY_LENGTH, find_via, html_to_text, render_post, sanitize
+from feedhub.render import SUMMARY_LENGTH, _cleaner, find_via, html_to_text, render_post, sanitize
+from feedhub.text import xml_safe
 
 BASE = "https://finews.withounder.com"
 
@@ -132,3 +135,46 @@ def test_html_to_text() -> None:
         html_to_text("<p>a &lt;蒙特利尔议定书&gt;</p><p>b&amp;c</p><script>x</script>")
         == "a <蒙特利尔议定书> b&c"
     )
+
+
+URL_FORMS = st.sampled_from(
+    [
+        "x.png",
+        "../up/x.html",
+        "/root.html",
+        "//cdn.example/x.js",
+        "?q=1",
+        "#part",
+        "",
+        "  ./a b ",
+        "https://abs.example/x",
+        "http:rel",
+        "https:rel",
+        "mailto:a@b.example",
+        "javascript:alert(1)",
+        "HTTPS://UPPER.example/",
+        "//base.feedhub.invalid/x",
+        "data:text/html,x",
+        "\\\\evil.example/x",
+    ]
+)
+BASES = st.sampled_from(
+    [
+        "https://site.example/",
+        "http://site.example/a/b.html?x=1#f",
+        "https://site.example:8443/dir/",
+        "HTTP://Upper.Example/Path/",
+        "http://[::1]/v6/",
+        "https://site.example/a/b/c",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a href", "img src", "q cite", "a title"]), URL_FORMS), max_size=4),
+    BASES,
+)
+def test_a_fragment_is_cleaned_as_against_its_own_base(attributes: list[tuple[str, str]], base: str) -> None:
+    fragment = "".join(f'<{tag}="{value}">text</{tag.split()[0]}> ' for tag, value in attributes)
+    assert sanitize(fragment, base) == _cleaner(base).clean(xml_safe(fragment))
