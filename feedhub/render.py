@@ -179,9 +179,13 @@ def html_to_text(fragment: str) -> str:
     spaced = _BLOCK_TAG.sub(" ", fragment)
     if _nests_too_deep(spaced):
         return one_line(_text_without_parsing(spaced))
-    return one_line(
-        html.unescape(nh3.clean(spaced, tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT)))
-    )
+    return one_line(html.unescape(_text_cleaner().clean(spaced)))
+
+
+@lru_cache(maxsize=1)
+def _text_cleaner() -> nh3.Cleaner:
+    """Keeps no tag (made once: nh3.clean makes a cleaner, a third of its cost, every call)."""
+    return nh3.Cleaner(tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT))
 
 
 def _to_html(source: str, body_format: str) -> str:
