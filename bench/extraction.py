@@ -74,7 +74,7 @@ def load_corpus(corpus: Path) -> dict[str, tuple[str, str, str]]:
 def extractors() -> dict[str, Callable[[str, str], str]]:
     import trafilatura
 
-    from feedhub.aggregator.full_text import extract_article
+    from feedhub.aggregator.extraction import extract_article
     from feedhub.render import html_to_text
 
     found: dict[str, Callable[[str, str], str]] = {

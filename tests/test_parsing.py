@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+import feedhub.aggregator.parsing as parsing_module
 from feedhub.aggregator.entries import ParsedFeed, ParseError
 from feedhub.aggregator.parsing import Parsing, _shared_pool, parse_answer
 from feedhub.aggregator.sources import Source, load_sources
 from tests.helpers import REPO, SiteFolder
+from tests.test_full_text import ARTICLE
 from tests.test_html_page import LISTING, PAGE, PAGE_URL
 from tests.test_json_api import ANSWER, API, FIELDS
 from tests.upstream import item, rss
@@ -190,3 +192,63 @@ def test_parsing_processes_end_with_a_poller_killed_with_9(site: SiteFolder) -> 
         assert not [pid for pid in [*parsers, *server] if running(pid)]
     finally:
         owner.kill()
+
+
+def test_article_pages_are_extracted_in_the_parsing_processes() -> None:
+    page, url = ARTICLE.format(title="Rates stay stable").encode(), "https://news.example/2021/rates.html"
+    inline = Parsing(0).extract(page, url)
+    assert inline and "https://news.example/2021/img/chart.png" in inline
+    assert Parsing(2).extract(page, url) == inline
+    assert len(parsing_processes()) >= 1  # not in this process
+
+
+def test_without_processes_extractions_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    # trafilatura crashes the process when two threads extract at once (adbar/trafilatura#840).
+    at_once, most = [0], [0]
+    lock = threading.Lock()
+
+    def extract(page: bytes, url: str) -> str:
+        with lock:
+            at_once[0] += 1
+            most[0] = max(most[0], at_once[0])
+        time.sleep(0.02)
+        with lock:
+            at_once[0] -= 1
+        return "<p>article</p>"
+
+    monkeypatch.setattr(parsing_module, "extract_article", extract)
+    inline = Parsing(0)
+    threads = [
+        threading.Thread(target=inline.extract, args=(b"<p>x</p>", "https://a.example/")) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1
+
+
+def test_a_page_whose_parsing_process_dies_twice_is_that_articles_failure() -> None:
+    parsing = Parsing(2)
+    errors: list[str] = []
+    # A page trafilatura takes seconds over, as a page that crashes every parser would be killed.
+    page = (
+        "<html><body><article>"
+        + "<p>市场平稳，成交活跃，交易清淡。</p>" * 60_000
+        + "</article></body></html>"
+    ).encode()
+
+    def extract() -> None:
+        try:
+            parsing.extract(page, "https://x.example/a.html")
+        except ParseError as exc:
+            errors.append(str(exc))
+
+    thread = threading.Thread(target=extract)
+    thread.start()
+    while thread.is_alive():
+        time.sleep(0.3)
+        kill_all(parsing_processes())
+    assert len(errors) == 1 and errors[0].startswith("the parsing process died on this page"), errors
+    after = parsing.extract(ARTICLE.format(title="After").encode(), "https://news.example/after.html")
+    assert after and "central bank" in after  # a new pool took over

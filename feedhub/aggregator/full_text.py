@@ -5,7 +5,8 @@ The article is fetched with the feeds' own polite fetcher (timeouts, a streamed 
 conditional GET, the address policy), at most two requests at a time to one host and
 ``full_text_delay`` apart; its main content is extracted with trafilatura (chosen by measurement
 on the hand-marked article corpus: docs/full-text.md), sanitized by the one policy with its URLs
-made absolute against the article's, and kept when it says more than the feed did. Extractions
+made absolute against the article's, and kept when it says more than the feed did. Extraction runs
+in the poller's parsing processes (feedhub/aggregator/parsing.py): never in two threads at once. Extractions
 are cached by URL with their validators, so an unchanged article is never downloaded twice.
 Whatever fails, the feed's own content stays and the failure is told with its reason.
 """
@@ -22,8 +23,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from feedhub.addresses import AddressPolicy, origin
-from feedhub.aggregator.entries import UpstreamEntry, clean_body
+from feedhub.aggregator.entries import ParseError, UpstreamEntry
 from feedhub.aggregator.fetch import Fetcher, FetchError
+from feedhub.aggregator.parsing import Parsing
 from feedhub.aggregator.sources import Source
 from feedhub.aggregator.state import Validators
 from feedhub.errors import StorageError
@@ -53,25 +55,6 @@ CREATE TABLE articles (
 """,
     derived_tables=("articles",),  # a cache: rebuilt by fetching again
 )
-
-
-def extract_article(page: bytes, url: str) -> str | None:
-    """The page's main content as sanitized HTML (URLs absolute against `url`), or None."""
-    import trafilatura  # only a poller with full_text sources pays for it
-
-    extracted = trafilatura.extract(
-        page,
-        url=url,
-        output_format="html",
-        include_links=True,
-        include_images=True,
-        favor_precision=True,  # measured: F1 0.957 -> 0.969 on the corpus (docs/full-text.md)
-        with_metadata=False,
-    )
-    if not extracted:
-        return None
-    html, _ = clean_body(extracted, url)
-    return html if html_to_text(html) else None
 
 
 @dataclass(frozen=True)
@@ -150,8 +133,11 @@ class ArticleCache:
 
 
 class FullText:
-    def __init__(self, fetcher: Fetcher, cache: ArticleCache, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, fetcher: Fetcher, cache: ArticleCache, parsing: Parsing, clock: Callable[[], float] = time.time
+    ) -> None:
         self.fetcher = fetcher
+        self.parsing = parsing
         self.cache = cache
         self.clock = clock
         self._gate = _HostGate()
@@ -196,7 +182,11 @@ class FullText:
             kind = fetched.headers.get("content-type", "text/html").split(";")[0].strip().lower()
             if kind not in _HTML_TYPES:
                 return None, f"not an HTML page ({quoted(kind)})"
-            html = extract_article(fetched.body or b"", fetched.url)
+            try:
+                html = self.parsing.extract(fetched.body or b"", fetched.url)
+            except ParseError as exc:  # the page killed its parsing process, twice
+                self.cache.put(url, fetched.validators, None, now)  # not again until the page changes
+                return None, str(exc)
             self.cache.put(url, fetched.validators, html, now)
             return html, None if html else "no article text found in the page"
         except FetchError as exc:

@@ -1,24 +1,33 @@
-"""Read a source's answer as its type reads it, in processes of their own where there are cores.
+"""Read a source's answer as its type reads it (and an article page, for full text), in processes
+of their own where there are cores.
 
-Parsing (feedparser, nh3, lxml) is most of a poll's CPU time and holds the GIL: the poller's
-threads wait for the network together, but would parse one at a time on one core. A pool of
-processes parses on every core. A process that dies on a document (a crash in a C parser, or
-killed) breaks the pool and every parse it held: each of those documents is parsed again in a
-process of its own, so only the document that kills that one too is an error, its source's.
+Parsing (feedparser, nh3, lxml, trafilatura) is most of a poll's CPU time and holds the GIL: the
+poller's threads wait for the network together, but would parse one at a time on one core. A pool
+of processes parses on every core, one document at a time each: trafilatura is not safe in
+threads (concurrent extract() calls crash the process: adbar/trafilatura#840, #925), so with no
+processes (`parse_processes: 0`) extraction takes turns. A process that dies on a document (a
+crash in a C parser, or killed) breaks the pool and every parse it held: each of those documents
+is parsed again in a process of its own, so only the document that kills that one too is an error,
+its source's.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from feedhub.aggregator.entries import ParsedFeed, ParseError, parse_feed
+from feedhub.aggregator.extraction import extract_article
 from feedhub.aggregator.html_page import parse_html_page
 from feedhub.aggregator.json_api import parse_json_api
 from feedhub.aggregator.sources import Source
 from feedhub.processes import process_pool
+
+_Parsed = TypeVar("_Parsed")
+_extracting = threading.Lock()  # extraction in this process's threads, one at a time
 
 # A process parses this many documents, then a new one takes over: memory a parser kept (or
 # fragmented) is given back.
@@ -42,11 +51,23 @@ class Parsing:
         self.processes = processes
 
     def parse(self, source: Source, body: bytes, headers: Mapping[str, str], url: str) -> ParsedFeed:
+        return self._run(
+            parse_answer, (source, body, dict(headers), url), f"this answer ({len(body):,} bytes)"
+        )
+
+    def extract(self, page: bytes, url: str) -> str | None:
+        """An article page's main content as sanitized HTML, or None (see extract_article)."""
         if not self.processes:
-            return parse_answer(source, body, headers, url)
+            with _extracting:
+                return extract_article(page, url)
+        return self._run(extract_article, (page, url), f"this page ({len(page):,} bytes)")
+
+    def _run(self, work: Callable[..., _Parsed], args: tuple[object, ...], what: str) -> _Parsed:
+        if not self.processes:
+            return work(*args)
         pool = _shared_pool(self.processes)
         try:
-            future = pool.submit(parse_answer, source, body, dict(headers), url)
+            future = pool.submit(work, *args)
         except (BrokenProcessPool, RuntimeError):  # broken, or shut down by a thread that found it so
             future = None
         if future is not None:
@@ -57,11 +78,10 @@ class Parsing:
         _replace_broken(self.processes, pool)
         with process_pool(1, __name__) as alone:
             try:
-                return alone.submit(parse_answer, source, body, dict(headers), url).result()
+                return alone.submit(work, *args).result()
             except BrokenProcessPool:
                 raise ParseError(
-                    f"the parsing process died on this answer ({len(body):,} bytes): "
-                    "killed, or a crash in a parser"
+                    f"the parsing process died on {what}: killed, or a crash in a parser"
                 ) from None
 
 

@@ -80,11 +80,15 @@ class Poller:
         self.index = index
         self.clock = clock
         self.fetcher = fetcher or Fetcher(user_agent(config), clock)
+        self.parsing = Parsing(config.parse_processes)
         self.merger = Merger(
-            config, index, state, clock, FullText(self.fetcher, ArticleCache(state.backend), clock)
+            config,
+            index,
+            state,
+            clock,
+            FullText(self.fetcher, ArticleCache(state.backend), self.parsing, clock),
         )
         self.config = config
-        self.parsing = Parsing(config.parse_processes)
         self.pushes = PushStore(state.backend)
         self.posts_dir = config.posts_dir
         # Names this poller in leases: unique across hosts, and across restarts of a pid.
