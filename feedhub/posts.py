@@ -12,6 +12,7 @@ import os
 import random
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -411,23 +412,28 @@ def _reads_back_plain(value: str) -> bool:
         return False
 
 
-def remove_temporaries(folder: Path) -> int:
+def remove_temporaries(folder: Path | str, names: Iterable[str] | None = None) -> int:
     """Delete what interrupted writes (kill -9, a power cut) left in a folder; how many there were.
+    `names`: what the folder holds, when the caller has listed it already (an export's walk).
 
     Only the one process that writes there may call this (the scheduler holding its lock,
     an export): another writer's file would be taken from under it.
     """
     removed = 0
-    for entry in os.scandir(folder):
-        if _TEMPORARY.match(entry.name) and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
+    for name in os.listdir(folder) if names is None else names:
+        if not _TEMPORARY.match(name):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
                 continue
-            except OSError as exc:  # a read-only disk: the writes will fail and say so
-                log.warning("%s: cannot remove: %s", entry.path, exc.strerror)
-                continue
-            removed += 1
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # a read-only disk: the writes will fail and say so
+            log.warning("%s: cannot remove: %s", path, exc.strerror)
+            continue
+        removed += 1
     return removed
 
 
