@@ -37,17 +37,15 @@ _PARSER_ONLY = ("\t", "\r", "\x85", "\u2028", "\u2029", "\ufeff")
 _RESOLVER = Resolver()
 _CONSTRUCTOR = SafeConstructor()
 _STRING = "tag:yaml.org,2002:str"
+_FLAT_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
+)
 
 
 def _tag(plain: str) -> str:
     """The tag the parser gives a plain scalar (PyYAML's resolver is not typed)."""
     tag: str = _RESOLVER.resolve(yaml.ScalarNode, plain, (True, False))  # type: ignore[no-untyped-call]
     return tag
-
-
-_FLAT_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
-)
 
 
 def load_yaml(text: str, max_nodes: int, first_line: int = 1) -> Any:
@@ -112,9 +110,7 @@ def _flat_scalar(value: str) -> tuple[Any] | None:
         if quoted is None:
             return None
         return (quoted.group(1) if quoted.group(1) is not None else quoted.group(2),)
-    if value[:1] in _PLAIN_START_REFUSED or ": " in value or " #" in value or value != value.rstrip(" "):
-        return None
-    if value.endswith(":"):
+    if value[:1] in _PLAIN_START_REFUSED or ": " in value or " #" in value or value.endswith((" ", ":")):
         return None
     tag = _tag(value)
     if tag == _STRING:
