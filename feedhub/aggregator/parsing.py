@@ -44,8 +44,8 @@ def parse_answer(source: Source, body: bytes, headers: Mapping[str, str], url: s
 
 
 class Parsing:
-    """Parses answers in `processes` processes (0: in the calling thread), shared by the pollers
-    of this process."""
+    """Parses answers and extracts article pages in `processes` processes (0: in the calling
+    thread), shared by the pollers of this process."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
@@ -63,6 +63,8 @@ class Parsing:
         return self._run(extract_article, (page, url), f"this page ({len(page):,} bytes)")
 
     def _run(self, work: Callable[..., _Parsed], args: tuple[object, ...], what: str) -> _Parsed:
+        """`work(*args)` in the shared pool, or alone in a process of its own when the pool broke
+        under it; ParseError, naming `what` was worked on, when that process dies too."""
         if not self.processes:
             return work(*args)
         pool = _shared_pool(self.processes)
