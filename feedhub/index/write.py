@@ -562,12 +562,13 @@ def _post_wants(post: Post, settings: IndexSettings) -> _Wanted:
 def _stored_as(post: Post) -> _Stored:
     """The columns of the post's rows that depend on it alone (not on the clock or other posts)."""
     updated = post.updated or post.date
+    published_ts, updated_ts = post.date.timestamp(), updated.timestamp()
     columns = (
         post.title,
         post.date.isoformat(),
-        post.date.timestamp(),
+        published_ts,
         updated.isoformat(),
-        updated.timestamp(),
+        updated_ts,
         post.author,
         post.description,
         json.dumps(post.categories, ensure_ascii=False),
@@ -582,7 +583,7 @@ def _stored_as(post: Post) -> _Stored:
     )
     slugs = post.categories or (UNCATEGORIZED,)
     categories = [(slug, paired_tag(post, position)) for position, slug in enumerate(slugs)]
-    return _Stored(columns, categories, post.date.timestamp(), updated.timestamp())
+    return _Stored(columns, categories, published_ts, updated_ts)
 
 
 def _read_files(root: Path, tz: tzinfo, paths: list[str]) -> _Read:

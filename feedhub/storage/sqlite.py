@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from feedhub.errors import StorageError, StorageFault
@@ -60,13 +60,8 @@ class SqliteBackend(Backend):
     @contextmanager
     def transaction(self, patient: bool = True) -> Iterator[Connection]:
         conn = self.connection()
-        if not patient:
-            conn.execute(f"PRAGMA busy_timeout={IMPATIENT_MS}")
-        try:
+        with nullcontext() if patient else _impatient(conn):
             conn.execute("BEGIN IMMEDIATE")
-        finally:
-            if not patient:
-                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         try:
             yield conn
         except BaseException:
@@ -87,9 +82,11 @@ class SqliteBackend(Backend):
         finally:
             conn.execute(f"PRAGMA cache_size={cache}")
             conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
-            # TRUNCATE also gives the grown WAL's disk space back; readers in the way leave it
-            # to the next automatic checkpoint.
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            # TRUNCATE also gives the grown WAL's disk space back. It waits for readers through the
+            # busy handler: briefly, so that a busy site leaves it to the next automatic checkpoint
+            # instead of stalling its writers for the whole busy timeout.
+            with _impatient(conn):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
@@ -144,6 +141,16 @@ class SqliteBackend(Backend):
         if "not a database" in message or "malformed" in message or "corrupt" in message:
             return StorageError(self.where, f"damaged ({message})", StorageFault.DAMAGED)
         return StorageError(self.where, message)
+
+
+@contextmanager
+def _impatient(conn: Connection) -> Iterator[None]:
+    """Inside, the connection waits IMPATIENT_MS for a lock, not the full busy timeout."""
+    conn.execute(f"PRAGMA busy_timeout={IMPATIENT_MS}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
 
 
 class _EveryProcess:
