@@ -7,7 +7,6 @@ current version simply misses and the response is built again.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import threading
 from collections import OrderedDict
@@ -15,9 +14,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from isal import igzip
 from werkzeug.http import http_date
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# ISA-L's best level: 6 times as fast as zlib's level 6 on feeds, for files about 11 % bigger (an
+# export gzips gigabytes; a server each feed's every version).
+_GZIP_LEVEL = 3
 
 
 @dataclass
@@ -39,7 +42,7 @@ class Representation:
     def gzipped(self) -> bytes:
         if self._gzipped is None:
             # mtime=0 makes the bytes depend on the body only.
-            self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+            self._gzipped = igzip.compress(self.body, compresslevel=_GZIP_LEVEL, mtime=0)
         return self._gzipped
 
 

@@ -24,7 +24,7 @@ from feedhub.cache import Representation
 from feedhub.config import load_config
 from feedhub.feeds import FEED_FORMATS
 from feedhub.pages import HTML, Pages
-from feedhub.posts import remove_temporaries, write_atomically
+from feedhub.posts import link_atomically, remove_temporaries, write_atomically
 from feedhub.processes import process_pool
 from feedhub.site import LISTING_PAGE_SIZE, Site, open_site
 
@@ -163,8 +163,8 @@ class Exporter:
 
     def _feed_files(self, slug: str | None, key: str) -> Iterator[_Planned]:
         pages = self.site.page_count(slug, self.site.config.feed_entries)
-        for fmt in FEED_FORMATS:
-            for page in range(1, pages + 1):
+        for page in range(1, pages + 1):  # a page in each format in turn: its posts are read once
+            for fmt in FEED_FORMATS:
                 path = paged_file(f"feed.{fmt}" if slug is None else f"feeds/{slug}.{fmt}", page)
                 # jekyll-feed's URL for the site's Atom feed: the same bytes
                 also = (paged_file("feed.xml", page),) if slug is None and fmt == "atom" else ()
@@ -266,14 +266,29 @@ def _export_chunk(
             if target.parent not in folders:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(target.parent)
-            write_atomically(target, representation.body, fsync=False)
-            write_atomically(target.with_name(target.name + ".gz"), representation.gzipped(), fsync=False)
+        first, *others = targets
+        write_atomically(first, representation.body, fsync=False)
+        write_atomically(_gzip_of(first), representation.gzipped(), fsync=False)
+        for other in others:  # the same bytes under another name (feed.xml): a link, not a copy
+            _link_or_write(first, other, representation.body)
+            _link_or_write(_gzip_of(first), _gzip_of(other), representation.gzipped())
         built.append((planned, digest, True))
     return built
 
 
+def _gzip_of(target: Path) -> Path:
+    return target.with_name(target.name + ".gz")
+
+
+def _link_or_write(source: Path, path: Path, data: bytes) -> None:
+    try:
+        link_atomically(source, path)
+    except OSError:  # a file system without hard links (or across devices): a copy, then
+        write_atomically(path, data, fsync=False)
+
+
 def _with_gzip_exists(target: Path) -> bool:
-    return target.exists() and target.with_name(target.name + ".gz").exists()
+    return target.exists() and _gzip_of(target).exists()
 
 
 def _document(pages: Pages, document: Document) -> Representation | None:

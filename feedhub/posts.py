@@ -12,11 +12,11 @@ import os
 import random
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
@@ -48,6 +48,7 @@ _FILE_KINDS = {
 
 _YAML = YAMLHandler()
 _NAMES = random.Random()  # temporary file names: unguessable enough for O_EXCL to settle the rest
+Made = TypeVar("Made")
 
 
 @dataclass(frozen=True)
@@ -469,15 +470,39 @@ def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> tuple
         raise
 
 
+def link_atomically(source: Path, path: Path) -> None:
+    """Make `path` another name of `source`'s file (a hard link), replacing what it named in one
+    rename: readers see the old file or the new one. OSError where the file system has no links."""
+
+    def linked(name: str) -> str:
+        os.link(source, name)
+        return name
+
+    name = _made_beside(path, linked)
+    try:
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+
+
 def _temporary_beside(path: Path) -> tuple[int, str]:
-    """A new private file .<name>.<8 random characters>.tmp in the path's folder, opened to write
-    (as mkstemp makes one, without its per-call set-up: exports write thousands)."""
+    """A new private file beside the path, opened to write, and its name."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    return _made_beside(path, lambda name: (os.open(name, flags, 0o600), name))
+
+
+def _made_beside(path: Path, make: Callable[[str], Made]) -> Made:
+    """What `make` makes of a free temporary name .<name>.<8 random characters>.tmp in the path's
+    folder (as mkstemp picks one, without its per-call set-up: exports write thousands); `make`
+    raises FileExistsError for a name that is taken."""
     for _ in range(100):
         name = os.path.join(
             os.path.dirname(path), f".{os.path.basename(path)}.{_NAMES.getrandbits(32):08x}.tmp"
         )
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), name
+            return make(name)
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(path))

@@ -8,8 +8,10 @@ posts say) and the rendered HTML, so that feeds and pages never decide these thi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from feedhub.config import Config
 from feedhub.feeds import FeedPage, SiteInfo
@@ -24,6 +26,9 @@ from feedhub.websub.topics import hub_urls
 
 LISTING_PAGE_SIZE = 100
 HOME_HEADLINES = 5
+
+Key = TypeVar("Key")
+Value = TypeVar("Value")
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,13 @@ class Site:
             ttl_minutes=max(1, config.cache_max_age // 60),
             hubs=hub_urls(config),
         )
-        # (slug, page size) -> (the feed's version, where its pages start). Threads may race to
-        # fill an entry: each finds the same starts for the same version.
+        # What a feed's version determines, kept for that version: (slug, page size) -> where its
+        # pages start; slug -> its count and newest update. Threads may race to fill an entry: each
+        # finds the same for the same version.
         self._starts: dict[tuple[str | None, int], tuple[int, list[PageStart]]] = {}
+        self._sizes: dict[str | None, tuple[int, tuple[int, datetime | None]]] = {}
+        # The feed page last built, for its version: an export asks for each page in every format.
+        self._last_page: dict[tuple[str | None, int], tuple[int, FeedPage | None]] = {}
 
     def version(self, slug: str | None) -> int:
         """Changes whenever anything in this category (or, for None, the site) changes."""
@@ -81,7 +90,7 @@ class Site:
         return sorted(by_slug, key=lambda c: c.newest.timestamp() if c.newest else -math.inf, reverse=True)
 
     def category(self, slug: str) -> Category | None:
-        count, newest = self.index.feed_size(slug)
+        count, newest = self._feed_size(slug, self.version(slug))
         if not count and slug not in self.config.categories:
             return None
         return Category(slug, self.title_of(slug), count, newest)
@@ -100,8 +109,16 @@ class Site:
 
     def feed_page(self, slug: str | None, page: int) -> FeedPage | None:
         """One page of a feed, or None when there is no such category or page."""
+        version = self.version(slug)
+        if (slug, page) not in self._last_page:
+            self._last_page.clear()  # one page kept: a page holds whole posts
+        return _for_version(
+            self._last_page, (slug, page), version, lambda: self._build_feed_page(slug, page, version)
+        )
+
+    def _build_feed_page(self, slug: str | None, page: int, version: int) -> FeedPage | None:
         size = self.config.feed_entries
-        count, updated = self.index.feed_size(slug)
+        count, updated = self._feed_size(slug, version)
         if slug is None:
             title, home_url = self.config.title, self.urls.home()
         else:
@@ -111,7 +128,7 @@ class Site:
         last_page = _pages(count, size)
         if not 1 <= page <= last_page:
             return None
-        start = self._page_start(slug, size, page)
+        start = self._page_start(slug, size, page, version)
         entries = self.rendered.entries(self.index.posts(slug, start, size)) if count else []
         return FeedPage(
             slug=slug,
@@ -130,26 +147,27 @@ class Site:
 
     def page_count(self, slug: str | None, per_page: int) -> int:
         """How many pages of `per_page` a feed (or category listing) has, without building any."""
-        return _pages(self.index.feed_size(slug)[0], per_page)
+        return _pages(self._feed_size(slug, self.version(slug))[0], per_page)
 
-    def _page_start(self, slug: str | None, per_page: int, page: int) -> PageStart | None:
+    def _feed_size(self, slug: str | None, version: int) -> tuple[int, datetime | None]:
+        """A feed's count and newest update, counted again only when the feed changed: an export
+        asks for each of the site feed's thousands of pages."""
+        return _for_version(self._sizes, slug, version, lambda: self.index.feed_size(slug))
+
+    def _page_start(self, slug: str | None, per_page: int, page: int, version: int) -> PageStart | None:
         """Where a page starts: page 1 at the newest post, so that the page readers poll after every
         change costs no pass over the feed; a later one where the feed's page starts put it."""
         if page == 1:
             return None
-        starts = self._page_starts(slug, per_page)
+        starts = self._page_starts(slug, per_page, version)
         # The feed may have shrunk since it was counted: its last page, then.
         return starts[min(page, len(starts)) - 1] if starts else None
 
-    def _page_starts(self, slug: str | None, per_page: int) -> list[PageStart]:
+    def _page_starts(self, slug: str | None, per_page: int, version: int) -> list[PageStart]:
         """Where the feed's pages start, found again only when the feed changed (its version)."""
-        version = self.version(slug)
-        known = self._starts.get((slug, per_page))
-        if known is not None and known[0] == version:
-            return known[1]
-        starts = self.index.page_starts(slug, per_page)
-        self._starts[(slug, per_page)] = (version, starts)
-        return starts
+        return _for_version(
+            self._starts, (slug, per_page), version, lambda: self.index.page_starts(slug, per_page)
+        )
 
     def listing(self, slug: str, page: int) -> Listing | None:
         category = self.category(slug)
@@ -158,7 +176,7 @@ class Site:
         last_page = _pages(category.count, LISTING_PAGE_SIZE)
         if not 1 <= page <= last_page:
             return None
-        start = self._page_start(slug, LISTING_PAGE_SIZE, page)
+        start = self._page_start(slug, LISTING_PAGE_SIZE, page, self.version(slug))
         headlines = self.index.category_headlines(slug, start, LISTING_PAGE_SIZE) if category.count else []
         return Listing(category, page, last_page, headlines)
 
@@ -213,3 +231,16 @@ def open_site(config: Config) -> Site:
 def _pages(count: int, per_page: int) -> int:
     """Pages of `per_page` that `count` posts fill; an empty feed has its one (empty) page."""
     return max(1, -(-count // per_page))
+
+
+def _for_version(
+    kept: dict[Key, tuple[int, Value]], key: Key, version: int, work: Callable[[], Value]
+) -> Value:
+    """What `work` finds for `key`, kept while its feed is at `version`. The version is read before
+    the work, so a change that lands meanwhile is found again at the next version."""
+    known = kept.get(key)
+    if known is not None and known[0] == version:
+        return known[1]
+    found = work()
+    kept[key] = (version, found)
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -111,6 +112,34 @@ def test_a_second_build_rewrites_only_what_changed(news: SiteFolder, tmp_path: P
     removed = export(news, out)
     assert removed.removed >= 1
     assert not (out / "21shijijingjibaodao 21caijingapp/2021/12/02/post1.html").exists()
+
+
+def test_feed_xml_is_a_link_to_feed_atom(
+    news: SiteFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # jekyll-feed's URL and the Atom feed are the same bytes: one file under two names, not a copy.
+    out = tmp_path / "out"
+    export(news, out)
+    for page in ("feed", "feed.page2"):
+        for suffix in ("", ".gz"):
+            atom, xml = out / f"{page}.atom{suffix}", out / f"{page}.xml{suffix}"
+            assert xml.stat().st_ino == atom.stat().st_ino and xml.stat().st_nlink == 2
+    news.add("2021-12-30-new.md", post_text(title="新的", date="2021-12-30 10:00:00", categories="news"))
+    export(news, out)
+    assert "新的" in (out / "feed.xml").read_text("utf-8")
+    assert (out / "feed.xml").stat().st_ino == (out / "feed.atom").stat().st_ino
+    assert not [name for name in os.listdir(out) if name.endswith(".tmp")]
+
+    # A file system without hard links: the bytes are copied.
+    def refused(source: object, target: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refused)
+    copied = tmp_path / "copied"
+    export(news, copied)
+    assert (copied / "feed.xml").read_bytes() == (copied / "feed.atom").read_bytes()
+    assert (copied / "feed.xml.gz").read_bytes() == (copied / "feed.atom.gz").read_bytes()
+    assert (copied / "feed.xml").stat().st_nlink == 1
 
 
 def test_build_command(news: SiteFolder, tmp_path: Path) -> None:

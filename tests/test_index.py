@@ -570,6 +570,74 @@ def test_every_page_of_a_feed_is_read_from_where_it_starts(
     assert index.site.feed_page("big", 3) is not None and passes == ["big"]  # once for the version
 
 
+def test_a_feed_is_counted_once_for_its_version(site: SiteFolder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An export asks for every page of every feed: each must not count the whole feed again (the site
+    # feed of 100,000 posts has 5,000 pages a format).
+    for number in range(12):
+        site.add(
+            f"2021-12-{1 + number:02d}-p{number:02d}.md",
+            title=f"p{number:02d}",
+            date=f"2021-12-{1 + number:02d} 10:00:00 +0800",
+            categories="big",
+        )
+    index = open_index(site.config(feed_entries=5))
+    index.sync_all()
+    counted: list[str | None] = []
+    reader_type = type(index.reader)
+    real_size = reader_type.feed_size
+    monkeypatch.setattr(
+        reader_type, "feed_size", lambda reader, slug: counted.append(slug) or real_size(reader, slug)
+    )
+    for slug in (None, "big"):
+        for number in (1, 2, 3):
+            page = index.site.feed_page(slug, number)
+            assert page is not None and page.last_page == 3
+        assert index.site.page_count(slug, 5) == 3
+    category = index.site.category("big")
+    assert category is not None and category.count == 12
+    assert counted == [None, "big"]
+
+    # A post added: counted again, once, and the pages say so.
+    site.add("2021-12-30-newest.md", title="newest", date="2021-12-30 10:00:00 +0800", categories="big")
+    index.sync_all()
+    first = index.site.feed_page("big", 1)
+    assert first is not None and first.entries[0].title == "newest" and first.last_page == 3
+    category = index.site.category("big")
+    assert category is not None and category.count == 13
+    assert counted == [None, "big", "big"]
+
+
+def test_a_feed_page_asked_for_again_is_read_once_for_its_version(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An export builds each page in Atom, RSS and JSON Feed in turn: the posts are read once.
+    for number in range(8):
+        day = f"2021-12-0{1 + number}"
+        site.add(f"{day}-p{number}.md", title=f"p{number}", date=f"{day} 10:00:00 +0800", categories="big")
+    index = open_index(site.config(feed_entries=5))
+    index.sync_all()
+    read: list[str | None] = []
+    reader_type = type(index.reader)
+    real_posts = reader_type.posts
+    monkeypatch.setattr(
+        reader_type,
+        "posts",
+        lambda reader, slug, start, limit: read.append(slug) or real_posts(reader, slug, start, limit),
+    )
+    pages = [index.site.feed_page("big", 2) for _ in range(3)]
+    assert pages[0] is not None and [entry.title for entry in pages[0].entries] == ["p2", "p1", "p0"]
+    assert read == ["big"]
+    index.site.feed_page("big", 1)
+    index.site.feed_page("big", 2)  # only the last page is kept
+    assert read == ["big"] * 3
+
+    site.add("2021-12-09-p8.md", title="p8", date="2021-12-09 10:00:00 +0800", categories="big")
+    index.sync_all()
+    again = index.site.feed_page("big", 2)
+    assert again is not None and [entry.title for entry in again.entries] == ["p3", "p2", "p1", "p0"]
+    assert read == ["big"] * 4
+
+
 def test_a_cold_sync_reads_in_processes_what_one_process_reads(
     site: SiteFolder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
