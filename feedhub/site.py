@@ -63,10 +63,11 @@ class Site:
             hubs=hub_urls(config),
         )
         # What a feed's version determines, kept for that version: (slug, page size) -> where its
-        # pages start; slug -> its count and newest update. Threads may race to fill an entry: each
-        # finds the same for the same version.
+        # pages start; slug -> its count and newest update; slug -> its title. Threads may race to
+        # fill an entry: each finds the same for the same version.
         self._starts: dict[tuple[str | None, int], tuple[int, list[PageStart]]] = {}
         self._sizes: dict[str | None, tuple[int, tuple[int, datetime | None]]] = {}
+        self._titles: dict[str, tuple[int, str]] = {}
         # The feed page last built, for its version: an export asks for each page in every format.
         self._last_page: dict[tuple[str | None, int], tuple[int, FeedPage | None]] = {}
 
@@ -101,7 +102,10 @@ class Site:
             return self.config.categories[slug]
         if slug == UNCATEGORIZED:
             return labels(self.config.language)["uncategorized"]
-        return self.index.category_tag(slug) or slug
+        # Every post page and feed page names its categories: found again only when one changed.
+        return _for_version(
+            self._titles, slug, self.version(slug), lambda: self.index.category_tag(slug) or slug
+        )
 
     def _category(self, stats: CategoryStats) -> Category:
         title = self.config.categories.get(stats.slug) or stats.tag or self.title_of(stats.slug)

@@ -237,6 +237,13 @@ def test_category_title_comes_from_the_newest_tagged_post(site: SiteFolder) -> N
     assert stats["guojiafazhangaigewei"].count == 2
     assert stats["guojiafazhangaigewei"].tag == "国家发展改革委新闻"
 
+    # The site's title of it follows a newer tag (a post page asks for it, kept for the version).
+    assert index.site.title_of("guojiafazhangaigewei") == "国家发展改革委新闻"
+    site.add("d.md", title="D", date="2022-04-01", categories="guojiafazhangaigewei", tags="发改委")
+    index.sync_all()
+    index.version("guojiafazhangaigewei")
+    assert index.site.title_of("guojiafazhangaigewei") == "发改委"
+
 
 def test_watched_paths_with_unchanged_content_bump_nothing(site: SiteFolder) -> None:
     post = site.add("a.md", title="A", categories="one")
