@@ -11,9 +11,12 @@ import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common import normalize_url
+from markdown_it.token import Token
 
 from feedhub.i18n import all_labels
 from feedhub.limits import MAX_HTML_DEPTH
@@ -63,7 +66,31 @@ _DROPPED_START = re.compile(rf"<({'|'.join(sorted(DROPPED_WITH_CONTENT))})\b", r
 _DROPPED_END = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in DROPPED_WITH_CONTENT}
 SUMMARY_LENGTH = 200
 
-_markdown = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_LINKS_KEPT = 4096
+
+
+@lru_cache(maxsize=_LINKS_KEPT)
+def _normalized_link(url: str) -> str:
+    return normalize_url.normalizeLink(url)
+
+
+@lru_cache(maxsize=_LINKS_KEPT)
+def _normalized_link_text(link: str) -> str:
+    return normalize_url.normalizeLinkText(link)
+
+
+class _Markdown(MarkdownIt):
+    """markdown-it with each link normalized once: every post of a category ends in the same
+    back-links, and normalizing a URL (parsing it, IDNA, percent-encoding) is a third of a parse."""
+
+    def normalizeLink(self, url: str) -> str:
+        return _normalized_link(url)
+
+    def normalizeLinkText(self, link: str) -> str:
+        return _normalized_link_text(link)
+
+
+_markdown = _Markdown("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 # The original-article line of a post: an autolink alone on its line.
 _VIA_LINE = re.compile(r"^[ \t]*<(https?://[^\s<>]+)>[ \t]*$", re.MULTILINE)
@@ -97,15 +124,96 @@ def render_post(body: str, body_format: str, base_url: str, description: str | N
     """Render a post body; ``description`` (front matter) is preferred as the summary."""
     source = _EMPTY_LINK_LINE.sub("", body)
     base_url = base_url.rstrip("/") + "/"  # the site root: `../emnews/` is /emnews/
-    content = sanitize(_to_html(source, body_format), base_url)
-    if description:
-        summary = truncate(one_line(description), SUMMARY_LENGTH)
-    elif body_format == "markdown":
-        article = _ATTRIBUTION.sub("", _NAVIGATION_LINE.sub("", _VIA_LINE.sub("", source)))
-        summary = truncate(html_to_text(sanitize(_to_html(article, body_format), base_url)), SUMMARY_LENGTH)
+    if body_format == "html":
+        content = sanitize(source, base_url)
+        article = content
     else:
-        summary = truncate(html_to_text(content), SUMMARY_LENGTH)
-    return Rendered(html=content, summary=summary)
+        env: dict[str, Any] = {}
+        tokens = _markdown.parse(source, env)
+        html_of_body: str = _markdown.renderer.render(tokens, _markdown.options, env)
+        content = sanitize(html_of_body, base_url)
+        article = "" if description else sanitize(_article_html(source, tokens, env), base_url)
+    summary = one_line(description) if description else html_to_text(article)
+    return Rendered(html=content, summary=truncate(summary, SUMMARY_LENGTH))
+
+
+def _article_html(source: str, tokens: list[Token], env: dict[str, Any]) -> str:
+    """A Markdown body's HTML without its original-article and back-link lines or its attribution:
+    the text its summary is made from. Made from the body's own tokens when that is sure to give
+    what rendering the body without them gives (every body the site and the aggregator write);
+    else the body is rendered again without them."""
+    lines = source.split("\n")
+    removed = {number for number, line in enumerate(lines) if _is_removed_line(line)}
+    blanked = "\n".join("" if number in removed else line for number, line in enumerate(lines))
+    attributions = _ATTRIBUTION.findall(blanked)
+    if "\r" not in source and _paragraphs_alone(tokens, removed) and _inside_blocks(tokens, blanked):
+        kept = _without_paragraphs(tokens, removed)
+        html_of_kept: str = _markdown.renderer.render(kept, _markdown.options, env)
+        if _ATTRIBUTION.findall(html_of_kept) == attributions:  # no paragraph's <p> among them
+            return _ATTRIBUTION.sub("", html_of_kept)
+    html_of_article: str = _markdown.render(_ATTRIBUTION.sub("", blanked))
+    return html_of_article
+
+
+def _is_removed_line(line: str) -> bool:
+    """An original-article autolink or a line of back-links: not the article's text."""
+    return bool(_VIA_LINE.fullmatch(line) or _NAVIGATION_LINE.fullmatch(line))
+
+
+def _paragraphs_alone(tokens: list[Token], numbers: set[int]) -> bool:
+    """Whether each of these lines is a paragraph of its own: blank, it would only end that one."""
+    alone = {
+        token.map[0]
+        for token in tokens
+        if token.type == "paragraph_open" and token.map and token.map[1] - token.map[0] == 1
+    }
+    return numbers <= alone
+
+
+def _inside_blocks(tokens: list[Token], blanked: str) -> bool:
+    """Whether each attribution is inside a line of a top-level HTML block (one that a blank line
+    ends), which passes it through as it is, without starting or filling that line: without it,
+    the block is the same block."""
+    first_line_of = {
+        number: token.map[0]
+        for token in tokens
+        if token.type == "html_block" and token.level == 0 and token.map and _ends_at_blank(token)
+        for number in range(*token.map)
+    }
+    for match in _ATTRIBUTION.finditer(blanked):
+        line_start = blanked.rfind("\n", 0, match.start()) + 1
+        line_end = blanked.find("\n", match.start())
+        line = blanked[line_start : len(blanked) if line_end < 0 else line_end]
+        number = blanked.count("\n", 0, match.start())
+        if (
+            "\n" in match.group()
+            or number not in first_line_of
+            or not line.replace(match.group(), "").strip()
+        ):
+            return False
+        if first_line_of[number] == number and not blanked[line_start : match.start()].strip():
+            return False
+    return True
+
+
+def _ends_at_blank(token: Token) -> bool:
+    """An HTML block of a block-level tag (CommonMark's kinds 6 and 7), not a comment, <script>,
+    <pre> or the like, which end at a marker an attribution might hold."""
+    start = token.content.lstrip().lower()
+    return bool(re.match(r"</?[a-z]", start)) and not re.match(r"<(script|pre|style|textarea)\b", start)
+
+
+def _without_paragraphs(tokens: list[Token], numbers: set[int]) -> list[Token]:
+    kept: list[Token] = []
+    skipping = False
+    for token in tokens:
+        if token.type == "paragraph_open" and token.map and token.map[0] in numbers:
+            skipping = True
+        if not skipping:
+            kept.append(token)
+        elif token.type == "paragraph_close":
+            skipping = False
+    return kept
 
 
 def sanitize(fragment: str, base: str) -> str:
@@ -186,10 +294,6 @@ def html_to_text(fragment: str) -> str:
 def _text_cleaner() -> nh3.Cleaner:
     """Keeps no tag (made once: nh3.clean makes a cleaner, a third of its cost, every call)."""
     return nh3.Cleaner(tags=set(), clean_content_tags=set(DROPPED_WITH_CONTENT))
-
-
-def _to_html(source: str, body_format: str) -> str:
-    return source if body_format == "html" else _markdown.render(source)
 
 
 @lru_cache(maxsize=64)
