@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import functools
 import hashlib
@@ -12,6 +14,7 @@ import os
 import random
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -48,6 +51,10 @@ _FILE_KINDS = {
 
 _YAML = YAMLHandler()
 _NAMES = random.Random()  # temporary file names: unguessable enough for O_EXCL to settle the rest
+# syncfs(2): one flush of a file system for a batch of files (Linux; musl and glibc have it).
+_SYNCFS = (
+    getattr(ctypes.CDLL(ctypes.util.find_library("c")), "syncfs", None) if sys.platform == "linux" else None
+)
 Made = TypeVar("Made")
 
 
@@ -340,14 +347,22 @@ def format_post(front_matter: list[tuple[str, object]], body: str) -> str:
 
 
 def write_post(
-    root: Path, path: str, front_matter: list[tuple[str, object]], body: str, tz: tzinfo
+    root: Path,
+    path: str,
+    front_matter: list[tuple[str, object]],
+    body: str,
+    tz: tzinfo,
+    writes: DurableWrites | None = None,
 ) -> PostFile:
-    """Write a post file (atomically, fsynced) and return it as read_post_file would read it back,
-    without reading it or parsing its YAML again: `_yaml_entry` writes values that load back
-    unchanged, and a date as the text that parses back to it."""
+    """Write a post file (atomically, fsynced; or as one of `writes`, in place once they are
+    committed) and return it as read_post_file would read it back, without reading it or parsing
+    its YAML again: `_yaml_entry` writes values that load back unchanged, and a date as the text
+    that parses back to it."""
     text = format_post(front_matter, body)
     data = text.encode()
-    mtime_ns, size = write_atomically(root / path, data)
+    mtime_ns, size = (
+        write_atomically(root / path, data) if writes is None else writes.write(root / path, data)
+    )
     meta = {
         key: format_date(value) if isinstance(value, datetime) else _writable(value)
         for key, value in front_matter
@@ -445,6 +460,14 @@ def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> tuple
     ``fsync`` waits for the file's bytes to reach the disk; the rename reaches it with
     ``fsync_folder`` (once for many files).
     """
+    name, stamp = write_temporary(path, data, fsync)
+    _rename_into_place(name, path)
+    return stamp
+
+
+def write_temporary(path: Path, data: str | bytes, fsync: bool) -> tuple[str, tuple[int, int]]:
+    """The data in a new temporary file beside `path` (with the mode `path` has, else 0644):
+    its name and (mtime_ns, size), which the rename keeps."""
     body = data.encode() if isinstance(data, str) else data
     try:  # a post or an exported page is for others (Jekyll, nginx) to read; an operator's mode stays
         mode = os.stat(path).st_mode & 0o777
@@ -462,12 +485,84 @@ def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> tuple
             written = os.fstat(descriptor)
         finally:
             os.close(descriptor)
-        os.replace(name, path)  # a rename keeps the file's mtime
-        return written.st_mtime_ns, written.st_size
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
+        _remove_temporary(name)
         raise
+    return name, (written.st_mtime_ns, written.st_size)
+
+
+class DurableWrites:
+    """Files written as one batch, each seen by readers old or new and complete, as with
+    write_atomically: each goes to its temporary file; `commit` flushes the file system once for
+    them all (an fsync of each file costs a disk flush each, most of a poll's time on a real disk),
+    then renames them into place and fsyncs their folders."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, Path]] = []  # (temporary name, path)
+        self._folders: set[str] = set()  # of files already in place, renamed by an earlier batch
+
+    def include(self, path: Path) -> None:
+        """A file already in place (an interrupted batch renamed it) to be as durable as the rest."""
+        self._folders.add(os.path.dirname(path))
+
+    def write(self, path: Path, data: str | bytes) -> tuple[int, int]:
+        """Write a file's temporary; (mtime_ns, size) of the file it becomes."""
+        name, stamp = write_temporary(path, data, fsync=False)
+        self._pending.append((name, path))
+        return stamp
+
+    def commit(self) -> None:
+        """Everything written on disk and in place; what is left after an error is discarded."""
+        pending, self._pending = self._pending, []
+        folders, self._folders = self._folders, set()
+        try:
+            if pending:
+                _flush_to_disk([name for name, _ in pending])
+            for number, (name, path) in enumerate(pending):
+                _rename_into_place(name, path)
+                pending[number] = ("", path)
+            for folder in folders | {os.path.dirname(path) for _, path in pending}:
+                fsync_folder(Path(folder))
+        finally:
+            for name, _ in pending:
+                if name:
+                    _remove_temporary(name)
+
+    def discard(self) -> None:
+        """Forget what was written and not committed: the temporaries go."""
+        pending, self._pending = self._pending, []
+        for name, _ in pending:
+            _remove_temporary(name)
+
+
+def _flush_to_disk(names: list[str]) -> None:
+    """The files' bytes on disk: one syncfs(2) of their file system (they share it: they are
+    beside posts in one folder tree), else an fsync of each (no syncfs outside Linux)."""
+    descriptor = os.open(names[0], os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _SYNCFS is not None and _SYNCFS(descriptor) == 0:
+            return
+    finally:
+        os.close(descriptor)
+    for name in names:
+        descriptor = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _rename_into_place(name: str, path: Path) -> None:
+    try:
+        os.replace(name, path)  # a rename keeps the file's mtime
+    except BaseException:
+        _remove_temporary(name)
+        raise
+
+
+def _remove_temporary(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name)
 
 
 def link_atomically(source: Path, path: Path) -> None:
@@ -478,13 +573,7 @@ def link_atomically(source: Path, path: Path) -> None:
         os.link(source, name)
         return name
 
-    name = _made_beside(path, linked)
-    try:
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-        raise
+    _rename_into_place(_made_beside(path, linked), path)
 
 
 def _temporary_beside(path: Path) -> tuple[int, str]:

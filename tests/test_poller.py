@@ -504,17 +504,17 @@ def fail_writes_after(monkeypatch: pytest.MonkeyPatch, written: int, error: OSEr
     """The disk fills up after ``written`` more post files."""
     import feedhub.posts as posts
 
-    real = posts.write_atomically
+    real = posts.write_temporary
     done: list[str] = []
 
-    def write(path: Path, data: str | bytes, fsync: bool = True) -> tuple[int, int]:
+    def write(path: Path, data: str | bytes, fsync: bool) -> tuple[str, tuple[int, int]]:
         if len(done) >= written:
             raise error
         stamp = real(path, data, fsync)
         done.append(path.name)
         return stamp
 
-    monkeypatch.setattr(posts, "write_atomically", write)
+    monkeypatch.setattr(posts, "write_temporary", write)
     return done
 
 

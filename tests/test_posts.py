@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import tempfile
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from feedhub.dates import format_date, parse_date
 from feedhub.errors import PostError
 from feedhub.posts import (
+    DurableWrites,
     file_slug,
     file_stem,
     format_post,
@@ -356,3 +358,57 @@ def test_suffixes_and_stems_are_pathlibs(path: str) -> None:
         return
     assert split_suffix(path) == (str(pure.with_suffix("")) if pure.suffix else path, pure.suffix)
     assert file_stem(path) == pure.stem
+
+
+def test_durable_writes_are_in_place_only_once_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feedhub.posts as posts
+
+    (tmp_path / "b.md").write_text("old b", "utf-8")
+    synced: list[int] = []
+    fsynced: list[int] = []
+    real_syncfs, real_fsync = posts._SYNCFS, os.fsync
+    if real_syncfs is not None:
+        monkeypatch.setattr(posts, "_SYNCFS", lambda fd: synced.append(fd) or real_syncfs(fd))
+    monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
+    writes = DurableWrites()
+    stamps = {name: writes.write(tmp_path / name, f"new {name}") for name in ("a.md", "b.md", "c.md")}
+    # Before the commit readers see the old files and no new one; the temporaries wait beside them.
+    assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith(".")) == ["b.md"]
+    assert (tmp_path / "b.md").read_text("utf-8") == "old b"
+    writes.commit()
+    assert sorted(os.listdir(tmp_path)) == ["a.md", "b.md", "c.md"]  # no temporary left
+    for name, (mtime_ns, size) in stamps.items():
+        assert (tmp_path / name).read_text("utf-8") == f"new {name}"
+        assert ((tmp_path / name).stat().st_mtime_ns, (tmp_path / name).stat().st_size) == (mtime_ns, size)
+    if real_syncfs is not None:  # one flush for the batch, one fsync for its folder
+        assert len(synced) == 1 and len(fsynced) == 1
+    else:
+        assert len(fsynced) == 4
+
+    # Without syncfs: each file is fsynced, then the folder.
+    monkeypatch.setattr(posts, "_SYNCFS", None)
+    fsynced.clear()
+    writes.write(tmp_path / "d.md", "d")
+    writes.commit()
+    assert len(fsynced) == 2 and (tmp_path / "d.md").read_text("utf-8") == "d"
+
+
+def test_durable_writes_that_cannot_reach_the_disk_are_not_put_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import feedhub.posts as posts
+
+    def failing(names: list[str]) -> None:
+        raise OSError(5, "Input/output error")
+
+    writes = DurableWrites()
+    writes.write(tmp_path / "a.md", "a")
+    monkeypatch.setattr(posts, "_flush_to_disk", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        writes.commit()
+    assert os.listdir(tmp_path) == []  # neither the file nor its temporary
+    writes.write(tmp_path / "b.md", "b")
+    writes.discard()
+    assert os.listdir(tmp_path) == []

@@ -26,7 +26,7 @@ from feedhub.dates import format_date
 from feedhub.i18n import labels
 from feedhub.index.identity import EntryKey
 from feedhub.index.write import IndexWriter
-from feedhub.posts import PostFile, fsync_folder, read_post_file, write_post
+from feedhub.posts import DurableWrites, PostFile, read_post_file, write_post
 from feedhub.text import counted
 from feedhub.urls import SiteUrls
 
@@ -63,6 +63,20 @@ class _Batch:
     written: list[PostFile] = field(default_factory=list)
     seen: list[SeenEntry] = field(default_factory=list)
     stories: list[tuple[str, str]] = field(default_factory=list)  # (story key, path) of posts written
+    # Posts written to their temporaries, in place once `writes` is committed: only then are
+    # they written, seen and telling their stories.
+    writes: DurableWrites = field(default_factory=DurableWrites)
+    pending: list[tuple[PostFile, SeenEntry, list[tuple[str, str]]]] = field(default_factory=list)
+
+    def commit(self) -> None:
+        try:
+            self.writes.commit()
+        finally:
+            self.pending, pending = [], self.pending
+        for file, seen, stories in pending:
+            self.written.append(file)
+            self.seen.append(seen)
+            self.stories += stories
 
 
 @dataclass(frozen=True)
@@ -130,8 +144,15 @@ class Merger:
             for candidate in self._with_articles(source, mine, counts):
                 path = claimed[candidate.identity]
                 assert path is not None  # claimed by this poll
-                self._write_new(source, feed, candidate, path, now, batch)
-                batch.stories += [(key, path) for key in keys[candidate.identity]]
+                self._write_new(
+                    source,
+                    feed,
+                    candidate,
+                    path,
+                    now,
+                    batch,
+                    [(key, path) for key in keys[candidate.identity]],
+                )
                 counts.new += 1
         finally:
             self._record_batch(source, batch)
@@ -211,8 +232,12 @@ class Merger:
 
     def _record_batch(self, source: Source, batch: _Batch) -> None:
         """Count what was written as merged, once it is on disk, and publish it."""
-        if batch.written:
-            fsync_folder(self.config.posts_dir)
+        try:
+            batch.commit()
+        finally:
+            self._remember(source, batch)
+
+    def _remember(self, source: Source, batch: _Batch) -> None:
         self.state.remember(batch.seen)
         self.state.tell_stories(source.category, source.id, batch.stories)
         if batch.written:
@@ -260,6 +285,7 @@ class Merger:
                 return None
             batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen))
             batch.written.append(written)  # indexed, in case the poll stopped before that too
+            batch.writes.include(self.config.posts_dir / seen.path)
             return PollResult.UNCHANGED
         if seen is None:
             if posted is None:
@@ -278,10 +304,12 @@ class Merger:
             return PollResult.UNCHANGED
         updated = entry.updated if entry.updated and entry.updated > post_file.post.date else None
         (candidate,) = self._with_articles(source, [candidate], counts)
-        batch.written.append(
-            self._write_post(source, feed, candidate, seen.path, post_file.post.date, updated or self._now())
+        written = self._write_post(
+            source, feed, candidate, seen.path, post_file.post.date, updated or self._now(), batch.writes
         )
-        batch.seen.append(self._record(source, candidate, seen.path, seen.first_seen, seen.identity))
+        batch.pending.append(
+            (written, self._record(source, candidate, seen.path, seen.first_seen, seen.identity), [])
+        )
         log.debug("source %s: updated %s (%s)", source.id, seen.path, entry.title)
         return PollResult.UPDATED
 
@@ -294,12 +322,19 @@ class Merger:
         return None
 
     def _write_new(
-        self, source: Source, feed: ParsedFeed, candidate: _Candidate, path: str, now: float, batch: _Batch
+        self,
+        source: Source,
+        feed: ParsedFeed,
+        candidate: _Candidate,
+        path: str,
+        now: float,
+        batch: _Batch,
+        stories: list[tuple[str, str]],
     ) -> None:
-        """Write a new entry's post at the path claimed for it."""
+        """Write a new entry's post at the path claimed for it; `stories` it tells."""
         date = candidate.date.astimezone(self.config.timezone)
-        batch.written.append(self._write_post(source, feed, candidate, path, date, None))
-        batch.seen.append(self._record(source, candidate, path, now))
+        written = self._write_post(source, feed, candidate, path, date, None, batch.writes)
+        batch.pending.append((written, self._record(source, candidate, path, now), stories))
         log.debug("source %s: new %s (%s)", source.id, path, candidate.entry.title)
 
     @staticmethod
@@ -333,8 +368,10 @@ class Merger:
         path: str,
         date: datetime,
         updated: datetime | None,
+        writes: DurableWrites,
     ) -> PostFile:
-        """Write the entry's post file at `path`; the file, as the index takes it."""
+        """Write the entry's post file at `path` (in place once `writes` is committed); the file,
+        as the index takes it."""
         entry = candidate.entry
         category_title = self._category_title(source, feed)
         categories: str | list[str] = source.category
@@ -363,7 +400,7 @@ class Merger:
             ),
         ]
         body = self._body(source, feed, entry, category_title)
-        return write_post(self.config.posts_dir, path, front_matter, body, self.config.timezone)
+        return write_post(self.config.posts_dir, path, front_matter, body, self.config.timezone, writes)
 
     def _body(self, source: Source, feed: ParsedFeed, entry: UpstreamEntry, category_title: str) -> str:
         """The seeds' shape: the article, the attribution, the original link, the back-links."""
