@@ -363,49 +363,34 @@ def test_suffixes_and_stems_are_pathlibs(path: str) -> None:
 def test_durable_writes_are_in_place_only_once_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import feedhub.posts as posts
-
     (tmp_path / "b.md").write_text("old b", "utf-8")
-    synced: list[int] = []
-    fsynced: list[int] = []
-    real_syncfs, real_fsync = posts._SYNCFS, os.fsync
-    if real_syncfs is not None:
-        monkeypatch.setattr(posts, "_SYNCFS", lambda fd: synced.append(fd) or real_syncfs(fd))
-    monkeypatch.setattr(os, "fsync", lambda fd: fsynced.append(fd) or real_fsync(fd))
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda old, new: events.append("rename") or real_replace(old, new))
     writes = DurableWrites()
     stamps = {name: writes.write(tmp_path / name, f"new {name}") for name in ("a.md", "b.md", "c.md")}
     # Before the commit readers see the old files and no new one; the temporaries wait beside them.
     assert sorted(path.name for path in tmp_path.iterdir() if not path.name.startswith(".")) == ["b.md"]
-    assert (tmp_path / "b.md").read_text("utf-8") == "old b"
+    assert (tmp_path / "b.md").read_text("utf-8") == "old b" and events == []
     writes.commit()
     assert sorted(os.listdir(tmp_path)) == ["a.md", "b.md", "c.md"]  # no temporary left
     for name, (mtime_ns, size) in stamps.items():
         assert (tmp_path / name).read_text("utf-8") == f"new {name}"
         assert ((tmp_path / name).stat().st_mtime_ns, (tmp_path / name).stat().st_size) == (mtime_ns, size)
-    if real_syncfs is not None:  # one flush for the batch, one fsync for its folder
-        assert len(synced) == 1 and len(fsynced) == 1
-    else:
-        assert len(fsynced) == 4
-
-    # Without syncfs: each file is fsynced, then the folder.
-    monkeypatch.setattr(posts, "_SYNCFS", None)
-    fsynced.clear()
-    writes.write(tmp_path / "d.md", "d")
-    writes.commit()
-    assert len(fsynced) == 2 and (tmp_path / "d.md").read_text("utf-8") == "d"
+    # Every file on disk before any is renamed into place; then the folder, once.
+    assert events == ["fsync"] * 3 + ["rename"] * 3 + ["fsync"]
 
 
 def test_durable_writes_that_cannot_reach_the_disk_are_not_put_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import feedhub.posts as posts
-
-    def failing(names: list[str]) -> None:
+    def failing(descriptor: int) -> None:
         raise OSError(5, "Input/output error")
 
     writes = DurableWrites()
     writes.write(tmp_path / "a.md", "a")
-    monkeypatch.setattr(posts, "_flush_to_disk", failing)
+    monkeypatch.setattr(os, "fsync", failing)
     with pytest.raises(OSError, match="Input/output"):
         writes.commit()
     assert os.listdir(tmp_path) == []  # neither the file nor its temporary
