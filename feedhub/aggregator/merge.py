@@ -69,6 +69,8 @@ class _Batch:
     pending: list[tuple[PostFile, SeenEntry, list[tuple[str, str]]]] = field(default_factory=list)
 
     def commit(self) -> None:
+        """The pending posts on disk and in place, and counted as written; when that fails, none
+        of them is (a post renamed before the failure is found by the next poll, as claimed)."""
         try:
             self.writes.commit()
         finally:
