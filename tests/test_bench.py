@@ -59,16 +59,20 @@ def test_the_ingest_floor_does_its_every_step_for_every_entry(
 ) -> None:
     write_feeds(tmp_path / "up", 3, 4)
     written: list[str] = []
+    synced: list[bool] = []
 
     def counted(path: Path, data: str | bytes, fsync: bool = True) -> tuple[int, int]:
         written.append(str(data))
+        synced.append(fsync)
         return write_atomically(path, data, fsync)
 
     monkeypatch.setattr(bench.main, "write_atomically", counted)
     cpu, entries = ingest_floor_cpu(sorted((tmp_path / "up").glob("feed*.xml")), tmp_path / "floor")
     assert entries == 12 and len(written) == 12 and cpu > 0
     assert all(text and "<script" not in text for text in written)  # sanitized bodies, not empty ones
-    assert not (tmp_path / "floor").exists()
+    assert not (tmp_path / "floor").exists() and not any(synced)
+    ingest_floor_cpu(sorted((tmp_path / "up").glob("feed*.xml")), tmp_path / "floor", fsync=True)
+    assert synced[12:] == [True] * 12  # the durable floor: each file on disk before its rename
 
 
 def test_the_ingest_store_copy_is_taken_as_indexed(site: SiteFolder, tmp_path: Path) -> None:
