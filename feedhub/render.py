@@ -103,6 +103,10 @@ _SOURCE_LINES = "|".join(
     re.escape(line).replace(re.escape("{}"), "[^<]*") for line in all_labels("source_line")
 )
 _ATTRIBUTION = re.compile(rf"<p[^>]*>\s*(?:{_SOURCE_LINES})\s*</p>")
+# How an HTML block that a blank line ends starts (CommonMark's kinds 6 and 7), and the kind 1
+# starts, which end at their closing tag instead.
+_TAG_START = re.compile(r"</?[a-z]", re.IGNORECASE)
+_RAW_TEXT_START = re.compile(r"<(?:script|pre|style|textarea)\b", re.IGNORECASE)
 _BLOCK_TAG = re.compile(
     r"<(?:/?(?:p|div|br|li|h[1-6]|tr|td|th|blockquote|pre|hr|table|ul|ol|dl|dt|dd)\b)[^>]*>"
 )
@@ -199,8 +203,8 @@ def _inside_blocks(tokens: list[Token], blanked: str) -> bool:
 def _ends_at_blank(token: Token) -> bool:
     """An HTML block of a block-level tag (CommonMark's kinds 6 and 7), not a comment, <script>,
     <pre> or the like, which end at a marker an attribution might hold."""
-    start = token.content.lstrip().lower()
-    return bool(re.match(r"</?[a-z]", start)) and not re.match(r"<(script|pre|style|textarea)\b", start)
+    start = token.content.lstrip()
+    return bool(_TAG_START.match(start)) and not _RAW_TEXT_START.match(start)
 
 
 def _without_paragraphs(tokens: list[Token], numbers: set[int]) -> list[Token]:

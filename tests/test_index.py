@@ -511,6 +511,20 @@ def test_opening_and_reading_the_index_never_wait_behind_a_sync(site: SiteFolder
         holder.wait()
 
 
+def reader_calls(monkeypatch: pytest.MonkeyPatch, index: SiteIndex, method: str) -> list[str | None]:
+    """The feed (slug) of each call of the index reader's `method` from now on."""
+    slugs: list[str | None] = []
+    reader_type = type(index.reader)
+    real = getattr(reader_type, method)
+
+    def recorded(reader: object, slug: str | None, *args: object) -> object:
+        slugs.append(slug)
+        return real(reader, slug, *args)
+
+    monkeypatch.setattr(reader_type, method, recorded)
+    return slugs
+
+
 def test_every_page_of_a_feed_is_read_from_where_it_starts(
     site: SiteFolder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -559,14 +573,7 @@ def test_every_page_of_a_feed_is_read_from_where_it_starts(
 
     # A post added: the pages are found again (the feed's version changed), not served stale; the
     # first page, which readers poll after every change, without a pass over the whole feed.
-    passes: list[str | None] = []
-    reader_type = type(index.reader)
-    real_starts = reader_type.page_starts
-    monkeypatch.setattr(
-        reader_type,
-        "page_starts",
-        lambda reader, slug, per_page: passes.append(slug) or real_starts(reader, slug, per_page),
-    )
+    passes = reader_calls(monkeypatch, index, "page_starts")
     site.add("2021-12-30-newest.md", title="newest", date="2021-12-30 10:00:00 +0800", categories="big")
     index.sync_all()
     first = index.site.feed_page("big", 1)
@@ -589,12 +596,7 @@ def test_a_feed_is_counted_once_for_its_version(site: SiteFolder, monkeypatch: p
         )
     index = open_index(site.config(feed_entries=5))
     index.sync_all()
-    counted: list[str | None] = []
-    reader_type = type(index.reader)
-    real_size = reader_type.feed_size
-    monkeypatch.setattr(
-        reader_type, "feed_size", lambda reader, slug: counted.append(slug) or real_size(reader, slug)
-    )
+    counted = reader_calls(monkeypatch, index, "feed_size")
     for slug in (None, "big"):
         for number in (1, 2, 3):
             page = index.site.feed_page(slug, number)
@@ -624,14 +626,7 @@ def test_a_feed_page_asked_for_again_is_read_once_for_its_version(
         site.add(f"{day}-p{number}.md", title=f"p{number}", date=f"{day} 10:00:00 +0800", categories="big")
     index = open_index(site.config(feed_entries=5))
     index.sync_all()
-    read: list[str | None] = []
-    reader_type = type(index.reader)
-    real_posts = reader_type.posts
-    monkeypatch.setattr(
-        reader_type,
-        "posts",
-        lambda reader, slug, start, limit: read.append(slug) or real_posts(reader, slug, start, limit),
-    )
+    read = reader_calls(monkeypatch, index, "posts")
     pages = [index.site.feed_page("big", 2) for _ in range(3)]
     assert pages[0] is not None and [entry.title for entry in pages[0].entries] == ["p2", "p1", "p0"]
     assert read == ["big"]
