@@ -18,12 +18,11 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
-from datetime import tzinfo
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -161,7 +160,8 @@ class IndexWriter:
         changed since (see `_still_current`)."""
         report = SyncReport()
         for start in range(0, len(files), _BATCH):
-            report.include(self._store_read([(file.path, file) for file in files[start : start + _BATCH]]))
+            batch = files[start : start + _BATCH]
+            report.include(self._store_read([(file.path, _indexed(file, self.settings)) for file in batch]))
         return report
 
     def index_written(self, files: Iterable[PostFile]) -> None:
@@ -229,32 +229,32 @@ class IndexWriter:
         report = SyncReport()
         batches = [changed[start : start + _BATCH] for start in range(0, len(changed), _BATCH)]
         with self.backend.bulk() if len(batches) >= _MANY_BATCHES else nullcontext():
-            for read, wanted in self._read_batches(batches):
-                report.include(self._store_read(read, wanted))
+            for read in self._read_batches(batches):
+                report.include(self._store_read(read))
                 if advance is not None:
                     advance(len(read))
         # Through the same turn as a read: a path re-created since the scan is stored, not forgotten.
         report.include(self._store_read([(path, None) for path in removed]))
         return report
 
-    def _read(self, paths: list[str]) -> list[tuple[str, PostFile | None]]:
+    def _read(self, paths: list[str]) -> _Read:
         """Each path's file as read now; None where there is no post file (gone, or a folder)."""
-        return _read_files(self.settings.posts_dir, self.settings.timezone, paths)
+        return _read_files(self.settings, paths)
 
-    def _read_batches(self, batches: list[list[str]]) -> Iterator[tuple[_Read, dict[str, _Wanted]]]:
+    def _read_batches(self, batches: list[list[str]]) -> Iterator[_Read]:
         """The batches read, in order: in processes of their own, a few batches ahead of the one
         being stored, when there are cores and files enough (reading and parsing is about half of a
-        cold sync, and it holds the GIL); there, what each post wants is found too (see _Wanted)."""
+        cold sync, and it holds the GIL)."""
         processes = processes_per_core()
         if processes < 2 or len(batches) < _MANY_BATCHES:
-            yield from ((self._read(batch), {}) for batch in batches)
+            yield from (self._read(batch) for batch in batches)
             return
         done = 0
         try:
             with process_pool(processes, __name__) as pool:
-                ahead: deque[Future[tuple[_Read, dict[str, _Wanted]]]] = deque()
+                ahead: deque[Future[_Read]] = deque()
                 for batch in batches:
-                    ahead.append(pool.submit(_read_and_want, self.settings, batch))
+                    ahead.append(pool.submit(_read_files, self.settings, batch))
                     if len(ahead) > 2 * processes:  # a bound on what waits in memory
                         yield ahead.popleft().result()
                         done += 1
@@ -263,9 +263,9 @@ class IndexWriter:
                     done += 1
         except BrokenProcessPool:  # killed, or unable to start here: this process reads the rest
             log.warning("%s: the reading processes died; reading in this one", self.settings.posts_dir)
-            yield from ((self._read(batch), {}) for batch in batches[done:])
+            yield from (self._read(batch) for batch in batches[done:])
 
-    def _still_current(self, path: str, file: PostFile | None) -> tuple[str, PostFile | None]:
+    def _still_current(self, path: str, file: _Indexed | None) -> tuple[str, _Indexed | None]:
         """A file read before the writers' turn, read again if it changed since (another writer
         may have stored the newer bytes meanwhile)."""
         read_stamp = (file.mtime_ns, file.size) if file else None
@@ -273,11 +273,10 @@ class IndexWriter:
             return path, file
         return self._read([path])[0]
 
-    def _store_read(self, read: _Read, wanted: Mapping[str, _Wanted] | None = None) -> SyncReport:
-        """Store files as read, and forget the paths read as gone, in one turn of the writers;
-        `wanted`: what the posts want, where it was found already."""
+    def _store_read(self, read: _Read) -> SyncReport:
+        """Store files as read, and forget the paths read as gone, in one turn of the writers."""
         try:
-            return self._store_turn(read, one_by_one=False, wanted=wanted or {})
+            return self._store_turn(read, one_by_one=False)
         except StorageError as exc:
             if exc.fault is not StorageFault.CONSTRAINT:
                 raise
@@ -285,20 +284,11 @@ class IndexWriter:
             pass
         return self._store_turn(read, one_by_one=True)
 
-    def _store_turn(
-        self, read: _Read, one_by_one: bool, wanted: Mapping[str, _Wanted] | None = None
-    ) -> SyncReport:
+    def _store_turn(self, read: _Read, one_by_one: bool) -> SyncReport:
         """One transaction in the writers' turn; ``one_by_one`` puts each file in a savepoint."""
         report = SyncReport()
         with self._turn() as conn:
             current = [self._still_current(path, file) for path, file in read]
-            # What a file read again (it changed since) wants is found again.
-            known = wanted or {}
-            still = {
-                path: known[path]
-                for (path, file), (_, now) in zip(read, current, strict=True)
-                if now is file and path in known
-            }
             present = [file for _, file in current if file is not None]
             # Pipelined, the turn waits for the server only where it reads; a savepoint cannot
             # be rolled back to in a pipeline that failed, so one by one goes a statement at a time.
@@ -306,7 +296,7 @@ class IndexWriter:
                 if one_by_one:
                     touched = [self._store_or_skip(conn, file, report) for file in present]
                 else:
-                    touched = [self._store(conn, present, report, still)] if present else []
+                    touched = [self._store(conn, present, report)] if present else []
                 if any(keys is not None for keys in touched):
                     self._bump(conn, set().union(*(keys for keys in touched if keys)))
                 report.include(self._remove(conn, [path for path, file in current if file is None]))
@@ -329,7 +319,7 @@ class IndexWriter:
         self._bump(conn, affected)
         return report
 
-    def _store_or_skip(self, conn: Connection, file: PostFile, report: SyncReport) -> set[str] | None:
+    def _store_or_skip(self, conn: Connection, file: _Indexed, report: SyncReport) -> set[str] | None:
         """Store one file; one the index cannot take is skipped with the reason, never the batch.
 
         The reading already refuses what it can name (bad dates, sizes, YAML); this is the net
@@ -346,16 +336,11 @@ class IndexWriter:
         except Exception as exc:
             log.exception("%s: cannot be indexed", file.path)
             problem = f"cannot be indexed: {type(exc).__name__}: {quoted(str(exc))}"
+        skipped = file._replace(status=FileStatus.SKIPPED, problem=problem, warnings=(), wants=None)
         with conn.savepoint():
-            return self._store(conn, [replace(file, post=None, problem=problem)], report)
+            return self._store(conn, [skipped], report)
 
-    def _store(
-        self,
-        conn: Connection,
-        files: list[PostFile],
-        report: SyncReport,
-        wanted: Mapping[str, _Wanted] | None = None,
-    ) -> set[str] | None:
+    def _store(self, conn: Connection, files: list[_Indexed], report: SyncReport) -> set[str] | None:
         """Write the files' rows, in a few statements for them all (each a round trip to a database
         server, in the writers' turn); the feeds they touched, or None when no content changed."""
         stored = {
@@ -378,15 +363,9 @@ class IndexWriter:
         affected = _categories_of(conn, indexed) if indexed else set()
         for listed, chunk in in_chunks(indexed):
             conn.execute(f"DELETE FROM posts WHERE path IN ({listed})", chunk)
-        warnings = {file.path: list(file.post.warnings) if file.post else [] for file in changed}
-        published = [file for file in changed if file.post is not None and file.post.published]
-        known = wanted or {}
-        wants = {
-            file.path: known.get(file.path) or _post_wants(file.post, self.settings)
-            for file in published
-            if file.post
-        }
-        chosen = self._identities(conn, [file.post for file in published if file.post], warnings, wants)
+        warnings = {file.path: list(file.warnings) for file in changed}
+        wants = {file.path: file.wants for file in changed if file.wants is not None}
+        chosen = self._identities(conn, wants, warnings)
         conn.insert_rows(
             "INSERT INTO files VALUES {} ON CONFLICT (path) DO UPDATE SET "
             "mtime_ns=excluded.mtime_ns, size=excluded.size, digest=excluded.digest, "
@@ -397,16 +376,16 @@ class IndexWriter:
                     file.mtime_ns,
                     file.size,
                     file.digest,
-                    _status(file).value,
+                    file.status.value,
                     file.problem,
                     json.dumps(warnings[file.path]),
                 )
                 for file in changed
             ],
         )
-        affected |= self._insert_posts(conn, published, chosen, wants)
+        affected |= self._insert_posts(conn, [file for file in changed if file.path in wants], chosen, wants)
         for file in changed:
-            if file.post is None:
+            if file.status is FileStatus.SKIPPED:
                 report.skipped.append(Problem(file.path, file.problem or "unreadable"))
                 log.warning("%s: skipped: %s", file.path, file.problem)
             for warning in warnings[file.path]:
@@ -418,46 +397,40 @@ class IndexWriter:
         return affected
 
     def _identities(
-        self,
-        conn: Connection,
-        posts: list[Post],
-        warnings: dict[str, list[str]],
-        wants: Mapping[str, _Wanted],
+        self, conn: Connection, wants: dict[str, _Wanted], warnings: dict[str, list[str]]
     ) -> dict[str, tuple[str, str]]:
-        """Each post's (permalink, entry id): what it wants, unless a post stored or earlier in the
-        list holds it (the posts being stored no longer hold anything)."""
-        wanted = {post.path: wants[post.path].permalink for post in posts}
-        candidates = {post.path: wants[post.path].entry_ids for post in posts}
+        """Each post's (permalink, entry id): what it wants, unless a post stored or earlier in
+        `wants` holds it (the posts being stored no longer hold anything)."""
+        wanted = {path: want.permalink for path, want in wants.items()}
+        candidates = {path: want.entry_ids for path, want in wants.items()}
         permalink_holders = _holders(conn, "permalink", set(wanted.values()))
         id_holders = _holders(conn, "entry_id", {id for ids in candidates.values() for id in ids})
         return {
-            post.path: (
-                _free_permalink(permalink_holders, post.path, wanted[post.path], warnings[post.path]),
-                _free_entry_id(id_holders, post.path, candidates[post.path], warnings[post.path]),
+            path: (
+                _free_permalink(permalink_holders, path, wanted[path], warnings[path]),
+                _free_entry_id(id_holders, path, candidates[path], warnings[path]),
             )
-            for post in posts
+            for path in wants
         }
 
     def _insert_posts(
         self,
         conn: Connection,
-        files: list[PostFile],
+        posts: list[_Indexed],
         chosen: dict[str, tuple[str, str]],
-        wants: Mapping[str, _Wanted],
+        wants: dict[str, _Wanted],
     ) -> set[str]:
         """The posts' rows and their category rows; the categories they are in."""
         rows, category_rows = [], []
         now = self.clock()
-        for file in files:
-            post = file.post
-            assert post is not None  # only published posts are inserted
+        for post in posts:
             permalink, entry_id = chosen[post.path]
-            stored = wants[post.path].stored
-            visible = int(self.settings.future or stored.published_ts <= now)
-            rows.append((post.path, file.digest, entry_id, permalink, visible, *stored.columns))
+            want = wants[post.path]
+            visible = int(self.settings.future or want.published_ts <= now)
+            rows.append((post.path, post.digest, entry_id, permalink, visible, *want.columns))
             category_rows += [
-                (slug, post.path, stored.published_ts, stored.updated_ts, visible, tag)
-                for slug, tag in stored.categories
+                (slug, post.path, want.published_ts, want.updated_ts, visible, tag)
+                for slug, tag in want.categories
             ]
         conn.insert_rows(
             "INSERT INTO posts (path, digest, entry_id, permalink, visible, title, published, published_ts, "
@@ -533,34 +506,55 @@ class _Handoff:
     error: Exception | None = None
 
 
-# Paths with their files as read; None where there is no post file (gone, or a folder).
-_Read = list[tuple[str, PostFile | None]]
+class _Wanted(NamedTuple):
+    """What a published post wants to be known by, before any other post is looked at; its columns
+    as stored from `title` on, its (category slug, tag) pairs, and the dates' timestamps (among the
+    columns too) that its category rows repeat."""
 
-
-class _Stored(NamedTuple):
-    """A post's columns as stored, from `title` on; its (category slug, tag) pairs; the dates'
-    timestamps (among the columns too) that its category rows repeat."""
-
+    permalink: str
+    entry_ids: list[str]
     columns: tuple[object, ...]
     categories: list[tuple[str, str | None]]
     published_ts: float
     updated_ts: float
 
 
-class _Wanted(NamedTuple):
-    """What a post wants to be known by, before any other post is looked at; and how it is stored."""
+class _Indexed(NamedTuple):
+    """A file as the index keeps it, made where the file was read (in a reading process, in a bulk
+    sync): its row of `files`, and what a published post wants. Plain values: each crosses from a
+    reading process, and the Post it was made from cost more to pickle and unpickle than to store."""
 
-    permalink: str
-    entry_ids: list[str]
-    stored: _Stored
+    path: str
+    mtime_ns: int
+    size: int
+    digest: str
+    status: FileStatus
+    problem: str | None
+    warnings: tuple[str, ...]
+    wants: _Wanted | None  # a published post's
+
+
+# Paths with their files as read; None where there is no post file (gone, or a folder).
+_Read = list[tuple[str, _Indexed | None]]
+
+
+def _indexed(file: PostFile, settings: IndexSettings) -> _Indexed:
+    post = file.post
+    return _Indexed(
+        file.path,
+        file.mtime_ns,
+        file.size,
+        file.digest,
+        _status(file),
+        file.problem,
+        post.warnings if post else (),
+        _post_wants(post, settings) if post and post.published else None,
+    )
 
 
 def _post_wants(post: Post, settings: IndexSettings) -> _Wanted:
-    return _Wanted(wanted_permalink(post, settings), entry_id_candidates(post), _stored_as(post))
-
-
-def _stored_as(post: Post) -> _Stored:
-    """The columns of the post's rows that depend on it alone (not on the clock or other posts)."""
+    """What the post wants, and the columns of its rows that depend on it alone (not on the clock
+    or other posts)."""
     updated = post.updated or post.date
     published_ts, updated_ts = post.date.timestamp(), updated.timestamp()
     columns = (
@@ -583,22 +577,15 @@ def _stored_as(post: Post) -> _Stored:
     )
     slugs = post.categories or (UNCATEGORIZED,)
     categories = [(slug, paired_tag(post, position)) for position, slug in enumerate(slugs)]
-    return _Stored(columns, categories, published_ts, updated_ts)
+    permalink, entry_ids = wanted_permalink(post, settings), entry_id_candidates(post)
+    return _Wanted(permalink, entry_ids, columns, categories, published_ts, updated_ts)
 
 
-def _read_files(root: Path, tz: tzinfo, paths: list[str]) -> _Read:
-    return [(path, read_post_file(root, path, tz) if _is_post_entry(root, path) else None) for path in paths]
-
-
-def _read_and_want(settings: IndexSettings, paths: list[str]) -> tuple[_Read, dict[str, _Wanted]]:
-    """The files as read, and what their published posts want (in a process of a sync's pool)."""
-    read = _read_files(settings.posts_dir, settings.timezone, paths)
-    wanted = {
-        path: _post_wants(file.post, settings)
-        for path, file in read
-        if file is not None and file.post is not None and file.post.published
-    }
-    return read, wanted
+def _read_files(settings: IndexSettings, paths: list[str]) -> _Read:
+    """The files as read, as the index keeps them (also in a process of a sync's pool)."""
+    root, tz = settings.posts_dir, settings.timezone
+    read = ((path, read_post_file(root, path, tz) if _is_post_entry(root, path) else None) for path in paths)
+    return [(path, _indexed(file, settings) if file else None) for path, file in read]
 
 
 def _free_permalink(holders: dict[str, str], path: str, wanted: str, warnings: list[str]) -> str:
