@@ -129,7 +129,8 @@ class PostFile:
 
 
 def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
-    """Read ``root/path`` once (None if it is gone); the stamp and digest describe the bytes parsed.
+    """Read ``root/path`` once (None if it is gone, or a folder); the stamp and digest describe the
+    bytes parsed.
 
     Only a regular file inside the folder is read, and only up to MAX_POST_BYTES: a FIFO would
     block the sync forever, a link to /dev/zero would fill memory, and a link out of the folder
@@ -137,27 +138,25 @@ def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
     """
     full = os.path.join(root, path)
     try:
-        problem = _link_leaving(root, full, path)
-        if problem:
-            return PostFile(path, 0, 0, "", None, problem)
-        # O_NONBLOCK: opening a FIFO must not wait for a writer.
-        descriptor = os.open(full, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        descriptor, through_link = _open_inside(root, full, path)
     except FileNotFoundError:
         return None
+    except PostError as exc:
+        return PostFile(path, 0, 0, "", None, exc.reason)
     except OSError as exc:
         return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
-    status = os.fstat(descriptor)
-    if not stat.S_ISREG(status.st_mode):
+    try:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode) and not through_link:
+            return None  # a folder named like a post is a folder, as the scan of the folder says
+        if not stat.S_ISREG(status.st_mode):
+            kind = _FILE_KINDS.get(stat.S_IFMT(status.st_mode), "a special file")
+            return PostFile(path, 0, 0, "", None, f"not a regular file ({kind})")
+        data = b"" if status.st_size > MAX_POST_BYTES else _read_to_end(descriptor, status.st_size)
+    except OSError as exc:
+        return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
+    finally:
         os.close(descriptor)
-        kind = _FILE_KINDS.get(stat.S_IFMT(status.st_mode), "a special file")
-        return PostFile(path, 0, 0, "", None, f"not a regular file ({kind})")
-    with os.fdopen(descriptor, "rb") as handle:
-        try:
-            data = b"" if status.st_size > MAX_POST_BYTES else handle.read(status.st_size + 1)
-            if len(data) > status.st_size:  # it grew since: read on, to the cap (not 8 MiB a file)
-                data += handle.read(MAX_POST_BYTES + 1 - len(data))
-        except OSError as exc:
-            return PostFile(path, 0, 0, "", None, f"cannot read: {exc.strerror}")
     stamp = (status.st_mtime_ns, status.st_size)
     if status.st_size > MAX_POST_BYTES or len(data) > MAX_POST_BYTES:
         size = max(status.st_size, len(data))
@@ -176,14 +175,39 @@ def read_post_file(root: Path, path: str, tz: tzinfo) -> PostFile | None:
     return PostFile(path, *stamp, digest, post, None)
 
 
-def _link_leaving(root: Path, full: str, path: str) -> str | None:
-    """Why a path that leads out of the folder through a symbolic link is refused, or None."""
-    if "/" not in path and not os.path.islink(full):
-        return None  # the common case, checked with one lstat: a plain file at the top
+# O_NONBLOCK: opening a FIFO must not wait for a writer.
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _open_inside(root: Path, full: str, path: str) -> tuple[int, bool]:
+    """The file opened, and whether a symbolic link led to it; PostError for a link that leads out
+    of the folder. A plain file at the top (the common case, and a cold sync opens every post)
+    costs one call: opened without following a link, and looked at only when it is one."""
+    if "/" not in path:
+        try:
+            return os.open(full, _READ_FLAGS | os.O_NOFOLLOW), False
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+        through_link = True
+    else:
+        through_link = os.path.islink(full)  # a folder on the way may be a link too: checked below
     real, folder = os.path.realpath(full), os.path.realpath(root)
-    if os.path.commonpath([real, folder]) == folder:
-        return None
-    return f"a symbolic link to {quoted(real)}, outside the posts folder"
+    if os.path.commonpath([real, folder]) != folder:
+        raise PostError(path, f"a symbolic link to {quoted(real)}, outside the posts folder")
+    return os.open(full, _READ_FLAGS), through_link
+
+
+def _read_to_end(descriptor: int, size: int) -> bytes:
+    """The file's bytes, read with one call when it still has the size its status said; a file
+    that changed size since is read to its end, within the cap of a post and a byte past it."""
+    data = os.read(descriptor, size + 1)
+    while len(data) != size and len(data) <= MAX_POST_BYTES:
+        more = os.read(descriptor, MAX_POST_BYTES + 1 - len(data))
+        if not more:
+            break
+        data += more
+    return data
 
 
 def _digest(data: bytes) -> str:

@@ -182,11 +182,23 @@ def test_files_that_cannot_be_read(tmp_path: Path) -> None:
     file = read_post_file(tmp_path, "latin1.md", SHANGHAI)
     assert file.post is None and "not UTF-8" in (file.problem or "")
     assert read_post_file(tmp_path, "gone.md", SHANGHAI) is None
-    (tmp_path / "folder.md").mkdir()
-    unreadable = read_post_file(tmp_path, "folder.md", SHANGHAI)
-    assert unreadable.post is None and "not a regular file (a folder)" in (unreadable.problem or "")
+    (tmp_path / "folder.md").mkdir()  # a folder named like a post is no post file, as the scan says
+    assert read_post_file(tmp_path, "folder.md", SHANGHAI) is None
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "folder.md").mkdir()
+    assert read_post_file(tmp_path, "sub/folder.md", SHANGHAI) is None
+    # a link to a folder is a file the scan finds: refused with its reason, at the top or below
+    (tmp_path / "link.md").symlink_to(tmp_path / "folder.md")
+    (tmp_path / "sub" / "link.md").symlink_to(tmp_path / "folder.md")
+    for linked in ("link.md", "sub/link.md"):
+        unreadable = read_post_file(tmp_path, linked, SHANGHAI)
+        assert unreadable.post is None and "not a regular file (a folder)" in (unreadable.problem or "")
     (tmp_path / "bom.md").write_bytes(b"\xef\xbb\xbf" + post_text(title="BOM").encode())
     assert read_post_file(tmp_path, "bom.md", SHANGHAI).post.title == "BOM"
+    (tmp_path / "inside.md").symlink_to(tmp_path / "bom.md")  # a link inside the folder is read
+    (tmp_path / "sub" / "inside.md").symlink_to("../bom.md")
+    assert read_post_file(tmp_path, "inside.md", SHANGHAI).post.title == "BOM"
+    assert read_post_file(tmp_path, "sub/inside.md", SHANGHAI).post.title == "BOM"
 
 
 def test_post_file_names() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 import threading
 import time
 import uuid
@@ -23,7 +22,6 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 from feedhub.config import Config
@@ -584,8 +582,12 @@ def _post_wants(post: Post, settings: IndexSettings) -> _Wanted:
 def _read_files(settings: IndexSettings, paths: list[str]) -> _Read:
     """The files as read, as the index keeps them (also in a process of a sync's pool)."""
     root, tz = settings.posts_dir, settings.timezone
-    read = ((path, read_post_file(root, path, tz) if _is_post_entry(root, path) else None) for path in paths)
+    read = ((path, read_post_file(root, path, tz) if _names_a_post(path) else None) for path in paths)
     return [(path, _indexed(file, settings) if file else None) for path, file in read]
+
+
+def _names_a_post(path: str) -> bool:
+    return is_post_file(path.rpartition("/")[2])
 
 
 def _free_permalink(holders: dict[str, str], path: str, wanted: str, warnings: list[str]) -> str:
@@ -642,18 +644,6 @@ def _stamp(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_mtime_ns, status.st_size
-
-
-def _is_post_entry(root: Path, path: str) -> bool:
-    """Whether `path` names a post file there as something else than a folder: as the scan counts
-    them (a FIFO or a link out of the folder is then read, and reported as skipped)."""
-    if not is_post_file(path.rpartition("/")[2]):
-        return False
-    try:
-        mode = os.lstat(os.path.join(root, path)).st_mode  # one call: a sync asks for every file
-    except OSError:
-        return False
-    return not stat.S_ISDIR(mode)  # a link is read (and refused there if it leads out)
 
 
 def open_writer(config: Config, clock: Callable[[], float] = time.time) -> IndexWriter:
