@@ -8,8 +8,9 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 # Workers start from a server process that imported what they need once, not by forking the caller
@@ -40,6 +41,29 @@ def process_pool(
         initargs=(os.getpid(), initializer, initargs),
         max_tasks_per_child=max_tasks_per_child,
     )
+
+
+class Turns:
+    """Turns a pool's processes take in order: turn n begins once turns 0 to n - 1 have ended,
+    whichever processes took them. Made before the pool, and given to its processes as they start
+    (an argument of the pool's initializer): the count and its lock live in shared memory."""
+
+    def __init__(self) -> None:
+        self._next = _CONTEXT.Value("q", 0, lock=False)  # the turn that may begin
+        self._changed = _CONTEXT.Condition()
+
+    @contextmanager
+    def turn(self, number: int) -> Iterator[None]:
+        """Wait for turn `number`, hold it inside, end it however the inside ends (the next turns
+        would wait for ever behind one that failed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next.value == number)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._next.value = number + 1
+                self._changed.notify_all()
 
 
 def _start_worker(owner: int, initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:

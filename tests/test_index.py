@@ -29,7 +29,9 @@ from tests.helpers import (
     SiteFolder,
     SiteIndex,
     corpus_posts,
+    kill_all,
     open_index,
+    pool_processes,
     post_text,
 )
 
@@ -654,14 +656,21 @@ def test_a_cold_sync_reads_in_processes_what_one_process_reads(
     site.add("2021-12-01-p0.markdown", title="p0 again", categories="c0")  # wants p0's permalink
     site.add("broken.md", "---\ntitle: [unclosed\n---\nbody")
     site.add("undated.md", "---\ntitle: no date\n---\nbody")
-    monkeypatch.setattr(write, "_MANY_BATCHES", 2)  # 3 batches of 500: a bulk write, read by the pool
+    # The first and the last batch want one permalink and one id: the first in path order has them.
+    for name in ("0-first.md", "~last.md"):
+        site.add(name, title=name, categories="c1", permalink="/wanted/", id="urn:wanted")
+    monkeypatch.setattr(write, "_MANY_BATCHES", 2)  # a bulk write, stored by the pool's processes
+    monkeypatch.setattr(write, "_BULK_BATCH", 300)  # in 5 batches, in turns
     monkeypatch.setattr(write, "processes_per_core", lambda: 2)
     pooled = open_index(site.config())
     report = pooled.sync_all()
-    assert report.added == 1203 and sorted(problem.path for problem in report.skipped) == [
+    assert report.added == 1205 and sorted(problem.path for problem in report.skipped) == [
         "broken.md",
         "undated.md",
     ]
+    held = {entry.title: (entry.permalink, entry.entry_id) for entry in pooled.entries("c1", 0, 2000)}
+    assert held["0-first.md"] == ("/wanted/", "urn:wanted")
+    assert held["~last.md"][0] != "/wanted/" and held["~last.md"][1] != "urn:wanted"
     monkeypatch.setattr(write, "processes_per_core", lambda: 0)
     alone = open_index(site.config(data_dir=str(tmp_path / "alone"), database=None))
     assert alone.sync_all() == report
@@ -686,7 +695,42 @@ def test_a_sync_whose_reading_processes_die_reads_the_rest_itself(
     index = open_index(site.config())
     assert index.sync_all().added == 1200
     assert len(index.entries(None, 0, 2000)) == 1200
-    assert "the reading processes died; reading in this one" in caplog.text
+    assert "the processes storing posts died; this one does the rest" in caplog.text
+
+
+def test_a_sync_whose_storing_processes_are_killed_midway_ends_complete(
+    site: SiteFolder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import feedhub.index.write as write
+
+    for number in range(3000):
+        site.add(
+            f"2021-12-{1 + number % 28:02d}-p{number}.md", title=f"p{number}", categories=f"c{number % 7}"
+        )
+    monkeypatch.setattr(write, "_MANY_BATCHES", 2)
+    monkeypatch.setattr(write, "_BULK_BATCH", 100)  # 30 turns
+    monkeypatch.setattr(write, "processes_per_core", lambda: 2)
+    config = site.config()
+    index = open_index(config)
+    reports: list[SyncReport] = []
+    sync = threading.Thread(target=lambda: reports.append(index.sync_all()))
+    sync.start()
+    deadline = time.monotonic() + 60
+    while stored_posts(config) == 0 and time.monotonic() < deadline:  # a turn or more is committed
+        time.sleep(0.005)
+    stored_before = stored_posts(config)
+    assert 0 < stored_before < 3000 and kill_all(pool_processes()) >= 1  # -9, in or between turns
+    sync.join(120)
+    assert reports and not reports[0].skipped  # the sync ended, without an error
+    assert stored_posts(config) == 3000 and len(index.entries(None, 0, 5000)) == 3000
+    assert "the processes storing posts died; this one does the rest" in caplog.text
+    again = index.sync_all()
+    assert (again.added, again.updated, again.removed) == (0, 0, 0)
+
+
+def stored_posts(config: Config) -> int:
+    with open_storage(config).index.reading() as conn:
+        return int(conn.execute("SELECT count(*) AS n FROM posts").fetchone()["n"])
 
 
 def dying_pool(processes: int, _preload: str, **_options: object) -> ProcessPoolExecutor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ import feedhub.aggregator.parsing as parsing_module
 from feedhub.aggregator.entries import ParsedFeed, ParseError
 from feedhub.aggregator.parsing import Parsing, _shared_pool, parse_answer
 from feedhub.aggregator.sources import Source, load_sources
-from tests.helpers import REPO, SiteFolder
+from tests.helpers import REPO, SiteFolder, kill_all, pool_processes
 from tests.test_full_text import ARTICLE
 from tests.test_html_page import LISTING, PAGE, PAGE_URL
 from tests.test_json_api import ANSWER, API, FIELDS
@@ -56,35 +55,6 @@ def big_feed(entries: int = 6000) -> bytes:
     return rss(*(item(f"entry {n}", guid=str(n), description=text) for n in range(entries)))
 
 
-def parsing_processes() -> list[int]:
-    """The processes parsing for this one: the children of its forkserver."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(stat[1]), []).append(int(entry))
-    servers = [
-        pid
-        for pid in children.get(os.getpid(), [])
-        if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    return [pid for server in servers for pid in children.get(server, [])]
-
-
-def kill_all(pids: list[int]) -> int:
-    killed = 0
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed += 1
-        except ProcessLookupError:
-            pass
-    return killed
-
-
 def test_answers_read_in_parsing_processes_as_in_the_pollers_threads(site: SiteFolder) -> None:
     configured = sources(site)
     inline, pooled = Parsing(0), Parsing(2)
@@ -93,7 +63,7 @@ def test_answers_read_in_parsing_processes_as_in_the_pollers_threads(site: SiteF
         assert expected.entries, name
         assert inline.parse(configured[name], body, headers, url) == expected
         assert pooled.parse(configured[name], body, headers, url) == expected
-    assert len(parsing_processes()) >= 1  # not in this process
+    assert len(pool_processes()) >= 1  # not in this process
     with pytest.raises(ParseError, match="not a usable feed: SAXParseException"):
         pooled.parse(configured["feed"], b"\x00\x01 not xml", {}, "https://up.example/feed.xml")
 
@@ -110,7 +80,7 @@ def test_a_parsing_process_killed_mid_parse_costs_nothing(site: SiteFolder) -> N
     parse.start()
     time.sleep(0.5)
     assert parse.is_alive()
-    assert kill_all(parsing_processes()) >= 1  # the pool breaks under the document: parsed again alone
+    assert kill_all(pool_processes()) >= 1  # the pool breaks under the document: parsed again alone
     parse.join(120)
     assert [len(feed.entries) for feed in result] == [
         len(parse_answer(source, body, {}, "https://x.example/").entries)
@@ -134,7 +104,7 @@ def test_an_answer_whose_parsing_process_dies_twice_is_its_sources_error(site: S
     thread.start()
     while thread.is_alive():  # as a document that crashes every parser that reads it would
         time.sleep(0.3)
-        kill_all(parsing_processes())
+        kill_all(pool_processes())
     assert len(errors) == 1 and errors[0].startswith("the parsing process died on this answer"), errors
     small = parsing.parse(source, rss(item("after", guid="a")), {}, "https://up.example/feed.xml")
     assert [entry.title for entry in small.entries] == ["after"]
@@ -157,11 +127,11 @@ from feedhub.aggregator.parsing import Parsing
 from feedhub.aggregator.sources import load_sources
 from feedhub.config import load_config
 from tests.upstream import item, rss
-from tests.test_parsing import parsing_processes
+from tests.helpers import pool_processes
 
 source = {s.id: s for s in load_sources(load_config(Path(sys.argv[1])))}["feed"]
 Parsing(2).parse(source, rss(item("a", guid="a")), {}, "https://up.example/feed.xml")
-print(" ".join(map(str, parsing_processes())), flush=True)
+print(" ".join(map(str, pool_processes())), flush=True)
 time.sleep(600)
 """
 
@@ -194,12 +164,12 @@ def test_parsing_processes_end_with_a_poller_killed_with_9(site: SiteFolder) -> 
         owner.kill()
 
 
-def test_article_pages_are_extracted_in_the_parsing_processes() -> None:
+def test_article_pages_are_extracted_in_the_pool_processes() -> None:
     page, url = ARTICLE.format(title="Rates stay stable").encode(), "https://news.example/2021/rates.html"
     inline = Parsing(0).extract(page, url)
     assert inline and "https://news.example/2021/img/chart.png" in inline
     assert Parsing(2).extract(page, url) == inline
-    assert len(parsing_processes()) >= 1  # not in this process
+    assert len(pool_processes()) >= 1  # not in this process
 
 
 def test_without_processes_extractions_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,7 +218,7 @@ def test_a_page_whose_parsing_process_dies_twice_is_that_articles_failure() -> N
     thread.start()
     while thread.is_alive():
         time.sleep(0.3)
-        kill_all(parsing_processes())
+        kill_all(pool_processes())
     assert len(errors) == 1 and errors[0].startswith("the parsing process died on this page"), errors
     after = parsing.extract(ARTICLE.format(title="After").encode(), "https://news.example/after.html")
     assert after and "central bank" in after  # a new pool took over

@@ -223,6 +223,10 @@ class Backend(ABC):
         memory for fewer page writes. What it commits is as durable as any other commit."""
         yield
 
+    def write_in_bulk(self) -> None:  # noqa: B027 - most backends have nothing to trade
+        """As inside `bulk`, for as long as this thread's connection lives: for a process that only
+        writes many rows (a cold sync's writers); whoever made them leaves `bulk` once they are done."""
+
     def discard(self) -> bool:
         """Delete a damaged database that holds only derived data, to be made again; False where
         that is not feedhub's to do (a server's database)."""

@@ -88,6 +88,9 @@ class PostgresBackend(Backend):
     def shared(self) -> bool:
         return True
 
+    def __reduce__(self) -> tuple[type[PostgresBackend], tuple[str]]:
+        return PostgresBackend, (self.url,)  # another process connects with a pool of its own
+
     def _wrap(self, raw: psycopg.Connection[Any]) -> Connection:
         return Connection(raw, _driver_sql, self.failure, (psycopg.Error,))
 

@@ -75,8 +75,7 @@ class SqliteBackend(Backend):
         # into the database once per 64 MiB of WAL, not per 4 MiB (the WAL keeps each commit durable).
         conn = self.connection()
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
-        conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
-        conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+        self.write_in_bulk()
         try:
             yield
         finally:
@@ -87,6 +86,14 @@ class SqliteBackend(Backend):
             # instead of stalling its writers for the whole busy timeout.
             with _impatient(conn):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def write_in_bulk(self) -> None:
+        conn = self.connection()
+        conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        conn.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+
+    def __reduce__(self) -> tuple[type[SqliteBackend], tuple[Path]]:
+        return SqliteBackend, (self.path,)  # another process opens the same file
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
