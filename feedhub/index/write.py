@@ -529,9 +529,8 @@ class _Wanted(NamedTuple):
 
 
 class _Indexed(NamedTuple):
-    """A file as the index keeps it, made where the file was read (in a reading process, in a bulk
-    sync): its row of `files`, and what a published post wants. Plain values: each crosses from a
-    reading process, and the Post it was made from cost more to pickle and unpickle than to store."""
+    """A file as the index keeps it, whichever way it came (read by a sync, or as its writer made
+    it): its row of `files`, and what a published post wants."""
 
     path: str
     mtime_ns: int
