@@ -91,6 +91,13 @@ class Process:
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
+def settled() -> None:
+    """Have the kernel write back what earlier steps left dirty before a timed step begins (an
+    export leaves gigabytes, a removed one a journal of deletions): else that writeback may run
+    during the step, and its row would count another step's I/O."""
+    os.sync()
+
+
 def start(
     command: list[str], ready_path: str, log: Path, env: dict[str, str] | None = None
 ) -> tuple[Process, float]:
@@ -98,6 +105,7 @@ def start(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     full = [arg.replace("{port}", str(port)) for arg in command]
+    settled()
     with open(log, "ab") as output:
         begin = time.monotonic()
         popen = subprocess.Popen(
@@ -205,6 +213,7 @@ def timed_run(
     GNU time counts only what its child waits for. Memory: the highest sum of the processes'
     proportional set sizes (shared pages split among their sharers), sampled every 0.1 s."""
     _adopt_orphans()
+    settled()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     begin = time.monotonic()
     with open(log, "ab") as output:

@@ -13,6 +13,7 @@ import pytest
 
 import bench.bare
 import bench.main
+import bench.measure
 from bench.corpus import new_post, write_store
 from bench.extraction import f1, page_score
 from bench.main import copy_store, ingest_floor_cpu
@@ -111,6 +112,32 @@ def test_a_timed_run_counts_the_processes_its_command_leaves_behind(tmp_path: Pa
     _wall, cpu, megabytes = result
     assert cpu >= 0.5  # the orphan's CPU, which GNU time did not see
     assert megabytes >= 100  # its memory too
+
+
+def test_a_timed_step_begins_once_earlier_writes_are_written_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran = tmp_path / "ran"
+    synced: list[bool] = []  # for each sync: whether it came before the step ran
+    monkeypatch.setattr(bench.measure.os, "sync", lambda: synced.append(not ran.exists()))
+    timed_run([sys.executable, "-c", f"open({str(ran)!r}, 'w')"], tmp_path / "run.log")
+    assert synced == [True]
+    ran.unlink()
+    server = [sys.executable, "-c", SERVES_AND_MARKS, "{port}", str(ran)]
+    process, _ = bench.measure.start(server, "/healthz", tmp_path / "start.log")
+    process.stop()
+    assert synced == [True, True]
+
+
+SERVES_AND_MARKS = """
+import http.server, sys
+open(sys.argv[2], "w")
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Answer).serve_forever()
+"""
 
 
 def test_the_bare_app_serves_the_bytes_it_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
