@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 STATE_FOLDER = ".feedhub"  # in OUTDIR; the nginx snippet denies hidden paths
 MANIFEST = "manifest.json"
 NGINX_SNIPPET = "nginx.conf"
+# What the export makes is for nginx or a CDN to read: 0644, whatever a file it replaces had (as
+# Jekyll's _site; asking each of a 100k export's 240,000 files for its mode was 3 % of the build).
+EXPORTED_MODE = 0o644
 
 
 @dataclass
@@ -267,8 +270,8 @@ def _export_chunk(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 folders.add(target.parent)
         first, *others = targets
-        write_atomically(first, representation.body, fsync=False)
-        write_atomically(_gzip_of(first), representation.gzipped(), fsync=False)
+        write_atomically(first, representation.body, fsync=False, mode=EXPORTED_MODE)
+        write_atomically(_gzip_of(first), representation.gzipped(), fsync=False, mode=EXPORTED_MODE)
         for other in others:  # the same bytes under another name (feed.xml): a link, not a copy
             _link_or_write(first, other, representation.body)
             _link_or_write(_gzip_of(first), _gzip_of(other), representation.gzipped())
@@ -284,7 +287,7 @@ def _link_or_write(source: Path, path: Path, data: bytes) -> None:
     try:
         link_atomically(source, path)
     except OSError:  # a file system without hard links (or across devices): a copy, then
-        write_atomically(path, data, fsync=False)
+        write_atomically(path, data, fsync=False, mode=EXPORTED_MODE)
 
 
 def _with_gzip_exists(target: Path) -> bool:

@@ -470,26 +470,28 @@ def remove_temporaries(folder: Path | str, names: Iterable[str] | None = None) -
     return removed
 
 
-def write_atomically(path: Path, data: str | bytes, fsync: bool = True) -> tuple[int, int]:
+def write_atomically(
+    path: Path, data: str | bytes, fsync: bool = True, mode: int | None = None
+) -> tuple[int, int]:
     """Write via a hidden temporary file and a rename: readers see the old file or the new one.
     Returns the file's (mtime_ns, size), as the index stamps it.
 
     ``fsync`` waits for the file's bytes to reach the disk (the rename reaches it with an fsync
-    of the folder: DurableWrites makes both, once for many files).
+    of the folder: DurableWrites makes both, once for many files). ``mode``: see write_temporary.
     """
-    name, stamp = write_temporary(path, data, fsync)
+    name, stamp = write_temporary(path, data, fsync, mode)
     _rename_into_place(name, path)
     return stamp
 
 
-def write_temporary(path: Path, data: str | bytes, fsync: bool) -> tuple[str, tuple[int, int]]:
-    """The data in a new temporary file beside `path` (with the mode `path` has, else 0644):
-    its name and (mtime_ns, size), which the rename keeps."""
+def write_temporary(
+    path: Path, data: str | bytes, fsync: bool, mode: int | None = None
+) -> tuple[str, tuple[int, int]]:
+    """The data in a new temporary file beside `path`, with `mode` (None: the mode `path` has,
+    else 0644): its name and (mtime_ns, size), which the rename keeps."""
     body = data.encode() if isinstance(data, str) else data
-    try:  # a post or an exported page is for others (Jekyll, nginx) to read; an operator's mode stays
-        mode = os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
+    if mode is None:
+        mode = _mode_kept(path)
     descriptor, name = _temporary_beside(path)
     try:
         try:
@@ -506,6 +508,14 @@ def write_temporary(path: Path, data: str | bytes, fsync: bool) -> tuple[str, tu
         _remove_temporary(name)
         raise
     return name, (written.st_mtime_ns, written.st_size)
+
+
+def _mode_kept(path: Path) -> int:
+    """A post is for others (Jekyll, nginx) to read, and an operator's mode on it stays."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        return 0o644
 
 
 class DurableWrites:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -112,6 +113,25 @@ def test_a_second_build_rewrites_only_what_changed(news: SiteFolder, tmp_path: P
     removed = export(news, out)
     assert removed.removed >= 1
     assert not (out / "21shijijingjibaodao 21caijingapp/2021/12/02/post1.html").exists()
+
+
+def test_exported_files_are_for_anyone_to_read(news: SiteFolder, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    previous = os.umask(0o077)
+    try:
+        export(news, out)
+        page = out / "news/2021/12/01/post0.html"
+        for made in (page, Path(f"{page}.gz"), out / "feed.atom", out / "feed.xml"):
+            assert stat.S_IMODE(made.stat().st_mode) == 0o644, made
+        page.chmod(0o600)
+        news.add(
+            "2021-12-01-post0.md",
+            post_text(title="改过", date="2021-12-01 10:00:00", categories="news", tags="news 新闻"),
+        )
+        export(news, out)
+        assert "改过" in page.read_text("utf-8") and stat.S_IMODE(page.stat().st_mode) == 0o644
+    finally:
+        os.umask(previous)
 
 
 def test_feed_xml_is_a_link_to_feed_atom(
