@@ -3,6 +3,7 @@ threads of one Python process run Python one at a time, whatever the cores."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import select
@@ -12,6 +13,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
+
+from feedhub.log_format import configure_logging
 
 # Workers start from a server process that imported what they need once, not by forking the caller
 # (its threads may hold locks a fork would copy held) nor from scratch each time.
@@ -38,7 +41,7 @@ def process_pool(
         processes,
         mp_context=_CONTEXT,
         initializer=_start_worker,
-        initargs=(os.getpid(), initializer, initargs),
+        initargs=(os.getpid(), logging.getLogger().getEffectiveLevel(), initializer, initargs),
         max_tasks_per_child=max_tasks_per_child,
     )
 
@@ -66,10 +69,16 @@ class Turns:
                 self._changed.notify_all()
 
 
-def _start_worker(owner: int, initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
+def _start_worker(
+    owner: int, log_level: int, initializer: Callable[..., object] | None, initargs: tuple[Any, ...]
+) -> None:
     """A worker outlives no owner: killed with -9, the owner never tells its workers to stop, and
     each would wait for work for ever (keeping the forkserver alive too, which holds a copy of the
-    owner's end of its pipe for each). A thread ends the worker when the owner is gone."""
+    owner's end of its pipe for each). A thread ends the worker when the owner is gone.
+
+    It logs as its owner does (feedhub's one format, the owner's level): forked from the
+    forkserver, not from the owner, it has none of the owner's logging set up."""
+    configure_logging(logging.getLevelName(log_level))
     threading.Thread(target=_end_with, args=(owner,), name="owner-watch", daemon=True).start()
     if initializer is not None:
         initializer(*initargs)
