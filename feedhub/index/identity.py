@@ -17,8 +17,7 @@ from feedhub.index.schema import IndexSettings
 from feedhub.posts import Post, split_suffix
 from feedhub.urls import expand_permalink
 
-_ENTRY_ID_NAMESPACE = uuid.UUID("6f1d7a52-3c0e-4c4b-9a57-5a0f2e0b8c11")
-_NAMESPACE_BYTES = _ENTRY_ID_NAMESPACE.bytes
+_ENTRY_ID_NAMESPACE = uuid.UUID("6f1d7a52-3c0e-4c4b-9a57-5a0f2e0b8c11").bytes
 
 
 def wanted_permalink(post: Post, settings: IndexSettings) -> str:
@@ -47,7 +46,7 @@ def entry_id_candidates(post: Post) -> list[str]:
 def name_based_id(name: str) -> str:
     """``urn:uuid:`` and uuid5 of the name in feedhub's namespace, made without the UUID objects
     uuid.uuid5 builds and checks (a sync makes two ids a post: a tenth of reading one)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest = bytearray(hashlib.sha1(_ENTRY_ID_NAMESPACE + name.encode()).digest()[:16])
     digest[6] = digest[6] & 0x0F | 0x50  # version 5
     digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122's variant
     hexed = digest.hex()

@@ -152,7 +152,7 @@ class IndexWriter:
         report = SyncReport()
         listed = sorted(set(paths))
         for start in range(0, len(listed), _BATCH):
-            report.include(self._store_read(self._read(listed[start : start + _BATCH])))
+            report.include(self._store_paths(listed[start : start + _BATCH]))
         return report
 
     def store_files(self, files: Sequence[PostFile]) -> SyncReport:
@@ -252,7 +252,7 @@ class IndexWriter:
         (pickling one cost more than storing it)."""
         processes = processes_per_core()
         if processes < 2 or not bulk:
-            yield from (self._store_read(self._read(batch)) for batch in batches)
+            yield from map(self._store_paths, batches)
             return
         done = 0
         try:
@@ -272,7 +272,11 @@ class IndexWriter:
             )
             # From the first batch whose report did not arrive: storing a stored batch again finds
             # every file unchanged.
-            yield from (self._store_read(self._read(batch)) for batch in batches[done:])
+            yield from map(self._store_paths, batches[done:])
+
+    def _store_paths(self, paths: list[str]) -> SyncReport:
+        """These paths read and stored, in this process."""
+        return self._store_read(self._read(paths))
 
     def _still_current(self, path: str, file: _Indexed | None) -> tuple[str, _Indexed | None]:
         """A file read before the writers' turn, read again if it changed since (another writer
