@@ -60,7 +60,7 @@ def permalink_file(permalink: str) -> str:
 
 
 # A document of the site, by what builds it: ("feed", slug, format, page), ("category", slug, page),
-# ("post", permalink), ("home",), ("opml", format), ("not_found",).
+# ("post", permalink), ("home",), ("directory",), ("latest", page), ("opml", format), ("not_found",).
 Document = tuple[str | int | None, ...]
 
 
@@ -149,12 +149,16 @@ class Exporter:
         title_of = functools.cache(self.site.title_of)  # a query each, and posts share categories
         for post in self.site.published_posts():
             shown = "|".join(title_of(slug) for slug in post.categories)
-            key = f"{self.build_key}:{post.digest}:{shown}"
+            newer, older = post.neighbours
+            key = f"{self.build_key}:{post.digest}:{shown}:{newer}:{older}"
             yield _Planned(permalink_file(post.permalink), key, ("post", post.permalink))
 
     def _site_files(self, key: str) -> Iterator[_Planned]:
         yield from self._feed_files(None, key)
         yield _Planned("index.html", key, ("home",))
+        yield _Planned("categories.html", key, ("directory",))
+        for page in range(1, self.site.page_count(None, LISTING_PAGE_SIZE) + 1):
+            yield _Planned(paged_file("latest.html", page), key, ("latest", page))
         for fmt in FEED_FORMATS:
             yield _Planned(f"opml.{fmt}.opml", key, ("opml", fmt))
         yield _Planned("404.html", key, ("not_found",))
@@ -304,6 +308,10 @@ def _document(pages: Pages, document: Document) -> Representation | None:
             return pages.post(permalink)
         case ("home",):
             return pages.home()
+        case ("directory",):
+            return pages.directory()
+        case ("latest", int(page)):
+            return pages.latest(page)
         case ("opml", str(fmt)):
             return pages.opml(fmt)
         case ("not_found",):

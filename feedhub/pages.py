@@ -36,12 +36,14 @@ class Pages:
         # by a template per page (a third of an export's time on its 100,000 post pages).
         self.alternate_links = functools.lru_cache(maxsize=_LINKS_KEPT)(self._alternate_links)
         self.feed_anchors = functools.lru_cache(maxsize=_LINKS_KEPT)(self._feed_anchors)
+        self.format_anchors = functools.lru_cache(maxsize=_LINKS_KEPT)(self._format_anchors)
         self.templates.globals.update(
             site=site,
             urls=site.urls,
             t=labels(site.config.language),
             alternate_links=self.alternate_links,
             feed_anchors=self.feed_anchors,
+            format_anchors=self.format_anchors,
         )
 
     def _feed_links(self, slug: str | None, title: str) -> Iterator[tuple[str, str, str]]:
@@ -61,6 +63,13 @@ class Pages:
             Markup('<a href="{}">{}</a>').format(url, name) for _, name, url in self._feed_links(slug, title)
         )
 
+    def _format_anchors(self, slug: str | None) -> Markup:
+        """A category's feeds named by format alone: the directory's rows already name the category."""
+        return Markup(" ").join(
+            Markup('<a href="{}">{}</a>').format(self.site.urls.feed(slug, fmt), _FEED_TITLES[fmt])
+            for fmt in FEED_FORMATS
+        )
+
     def feed(self, slug: str | None, fmt: str, page: int) -> Representation | None:
         feed_page = self.site.feed_page(slug, page)
         if feed_page is None:
@@ -75,22 +84,31 @@ class Pages:
         )
 
     def home(self) -> Representation:
-        sections = self.site.home()
-        newest = max((category.newest for category, _ in sections if category.newest), default=None)
-        return self._html("home.html", newest, sections=sections)
+        return self._html("home.html", self.site.updated(), home=self.site.home())
 
     def category(self, slug: str, page: int) -> Representation | None:
         listing = self.site.listing(slug, page)
-        if listing is None:
+        if listing is None or listing.category is None:
             return None
         return self._html("category.html", listing.category.newest, listing=listing)
+
+    def latest(self, page: int) -> Representation | None:
+        listing = self.site.listing(None, page)
+        if listing is None:
+            return None
+        return self._html("latest.html", self.site.updated(), listing=listing)
+
+    def directory(self) -> Representation:
+        return self._html("categories.html", self.site.updated(), groups=self.site.directory())
 
     def post(self, permalink: str) -> Representation | None:
         found = self.site.post(permalink)
         if found is None:
             return None
-        entry, categories = found
-        return self._html("post.html", entry.updated, entry=entry, categories=categories)
+        entry, categories, neighbours = found
+        return self._html(
+            "post.html", entry.updated, entry=entry, categories=categories, neighbours=neighbours
+        )
 
     def opml(self, fmt: str) -> Representation:
         updated = self.site.updated()

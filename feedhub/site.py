@@ -21,11 +21,12 @@ from feedhub.index.read import IndexReader, PageStart
 from feedhub.index.schema import SITE
 from feedhub.rendered import RenderedHtml
 from feedhub.storage import open_storage
-from feedhub.urls import UNCATEGORIZED, SiteUrls
+from feedhub.urls import UNCATEGORIZED, SiteUrls, category_slugs
 from feedhub.websub.topics import hub_urls
 
 LISTING_PAGE_SIZE = 100
-HOME_HEADLINES = 5
+HOME_LATEST = 20  # the newest posts of the site on the home page
+HOME_CATEGORIES = 40  # the most recently active categories there; /categories.html has them all
 
 Key = TypeVar("Key")
 Value = TypeVar("Value")
@@ -41,10 +42,28 @@ class Category:
 
 @dataclass(frozen=True)
 class Listing:
-    category: Category
+    """A page of headlines: of a category's posts, or (category None) of the site's."""
+
+    category: Category | None
     page: int
     last_page: int
     headlines: list[Headline]
+
+
+@dataclass(frozen=True)
+class Home:
+    latest: list[Headline]
+    active: list[Category]  # the categories with the newest posts, newest first
+    category_count: int
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The posts around one in its first category's order."""
+
+    category: Category
+    newer: Headline | None
+    older: Headline | None
 
 
 class Site:
@@ -173,28 +192,43 @@ class Site:
             self._starts, (slug, per_page), version, lambda: self.index.page_starts(slug, per_page)
         )
 
-    def listing(self, slug: str, page: int) -> Listing | None:
-        category = self.category(slug)
-        if category is None:
+    def listing(self, slug: str | None, page: int) -> Listing | None:
+        """A page of a category's headlines (None: the site's latest), or None past the last."""
+        category = None if slug is None else self.category(slug)
+        if slug is not None and category is None:
             return None
-        last_page = _pages(category.count, LISTING_PAGE_SIZE)
+        version = self.version(slug)
+        count = self._feed_size(slug, version)[0]
+        last_page = _pages(count, LISTING_PAGE_SIZE)
         if not 1 <= page <= last_page:
             return None
-        start = self._page_start(slug, LISTING_PAGE_SIZE, page, self.version(slug))
-        headlines = self.index.category_headlines(slug, start, LISTING_PAGE_SIZE) if category.count else []
+        start = self._page_start(slug, LISTING_PAGE_SIZE, page, version)
+        headlines = self.index.headlines(slug, start, LISTING_PAGE_SIZE) if count else []
         return Listing(category, page, last_page, headlines)
 
-    def home(self) -> list[tuple[Category, list[Headline]]]:
-        headlines = self.index.headlines(HOME_HEADLINES)
-        return [(category, headlines.get(category.slug, [])) for category in self.categories()]
+    def home(self) -> Home:
+        categories = self.categories()
+        latest = self.index.headlines(None, None, HOME_LATEST)
+        return Home(latest, categories[:HOME_CATEGORIES], len(categories))
 
-    def post(self, permalink: str) -> tuple[Entry, list[Category]] | None:
+    def directory(self) -> list[tuple[str, list[Category]]]:
+        """Every category, grouped by the initial it is sorted by (A to Z, then "#")."""
+        groups: dict[str, list[Category]] = {}
+        for category in sorted(self.categories(), key=_sort_name):
+            initial = _sort_name(category)[:1].upper()
+            groups.setdefault(initial if "A" <= initial <= "Z" else "#", []).append(category)
+        return sorted(groups.items(), key=lambda group: (group[0] == "#", group[0]))
+
+    def post(self, permalink: str) -> tuple[Entry, list[Category], Neighbours] | None:
         stored = self.index.post_at(permalink)
         if stored is None:
             return None
         (entry,) = self.rendered.entries([stored])
-        slugs = entry.categories or (UNCATEGORIZED,)
-        return entry, [Category(slug, self.title_of(slug), 0, None) for slug in slugs]
+        categories = [
+            Category(slug, self.title_of(slug), 0, None) for slug in category_slugs(entry.categories)
+        ]
+        newer, older = self.index.neighbours(categories[0].slug, entry.path)
+        return entry, categories, Neighbours(categories[0], newer, older)
 
     def updated(self) -> datetime | None:
         """When the newest post of the site was last updated."""
@@ -230,6 +264,13 @@ class Site:
 def open_site(config: Config) -> Site:
     """The site of a config, reading its index from the configured storage."""
     return Site(config, IndexReader(open_storage(config).index, config.timezone))
+
+
+def _sort_name(category: Category) -> str:
+    """What a category is sorted by in the directory: its title when that starts with a Latin letter,
+    else its slug (a Chinese title's slug is its pinyin: 国内 sorts under G)."""
+    title = category.title.casefold()
+    return title if title[:1].isascii() and title[:1].isalpha() else category.slug.casefold()
 
 
 def _pages(count: int, per_page: int) -> int:

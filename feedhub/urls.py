@@ -37,6 +37,16 @@ class SiteUrls:
     def category_page(self, slug: str, page: int = 1) -> str:
         return _paged(f"{self.base_url}/category/{quote(slug, safe='')}.html", page)
 
+    def latest(self, page: int = 1) -> str:
+        return _paged(f"{self.base_url}/latest.html", page)
+
+    def listing(self, slug: str | None, page: int = 1) -> str:
+        """A page of a category's listing, or (None) of the site's latest posts."""
+        return self.latest(page) if slug is None else self.category_page(slug, page)
+
+    def directory(self) -> str:
+        return f"{self.base_url}/categories.html"
+
     def feed(self, slug: str | None, fmt: str, page: int = 1) -> str:
         """A category's feed, or the site-wide one when ``slug`` is None."""
         path = f"/feed.{fmt}" if slug is None else f"/feeds/{quote(slug, safe='')}.{fmt}"
@@ -44,6 +54,11 @@ class SiteUrls:
 
     def post(self, permalink: str) -> str:
         return self.base_url + quote(permalink, safe="/")
+
+
+def category_slugs(categories: tuple[str, ...]) -> tuple[str, ...]:
+    """The categories a post is listed in: its own, or the one for posts without any."""
+    return categories or (UNCATEGORIZED,)
 
 
 def page_number(value: str) -> int | None:

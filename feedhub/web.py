@@ -128,6 +128,15 @@ def create_app(
     def home() -> Response:
         return send(("home",), None, pages.home)
 
+    @app.get("/latest.html")
+    def latest() -> Response:
+        page = _page_number()
+        return send(("latest", page), None, lambda: pages.latest(page))
+
+    @app.get("/categories.html")
+    def directory() -> Response:
+        return send(("directory",), None, pages.directory)
+
     @app.get("/category/<path:slug>.html")
     def category_page(slug: str) -> Response:
         page = _page_number()

@@ -90,6 +90,18 @@ def test_the_export_is_what_the_server_sends(news: SiteFolder, serve, tmp_path: 
         assert files[path]["digest"] == reply.headers["etag"].strip('"')
 
 
+def test_a_new_post_rewrites_the_page_of_the_one_it_follows(news: SiteFolder, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    export(news, out)
+    newest, before = out / "news/2021/12/07/post6.html", out / "news/2021/12/04/post3.html"
+    assert 'rel="prev"' not in newest.read_text("utf-8")  # the newest of its category
+    unchanged = before.stat().st_mtime_ns
+    news.add("2021-12-09-post9.md", title="更新", date="2021-12-09 10:00:00", categories="news")
+    export(news, out)
+    assert f'<a rel="prev" href="{BASE_URL}/news/2021/12/09/post9.html"' in newest.read_text("utf-8")
+    assert before.stat().st_mtime_ns == unchanged  # two posts away from the new one: the same page
+
+
 def test_a_second_build_rewrites_only_what_changed(news: SiteFolder, tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = export(news, out)

@@ -578,6 +578,7 @@ def test_every_page_of_a_feed_is_read_from_where_it_starts(
     passes = reader_calls(monkeypatch, index, "page_starts")
     site.add("2021-12-30-newest.md", title="newest", date="2021-12-30 10:00:00 +0800", categories="big")
     index.sync_all()
+    index.version("big")  # caught up (with PostgreSQL a notice may come a moment later)
     first = index.site.feed_page("big", 1)
     assert first is not None and first.entries[0].title == "newest" and first.last_page == 4
     assert passes == []

@@ -31,6 +31,7 @@ class Headline:
     permalink: str
     title: str
     published: datetime
+    categories: tuple[str, ...]  # slugs, as the post lists them
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,10 @@ class Problem:
 @dataclass(frozen=True)
 class PublishedPost:
     permalink: str
-    digest: str  # of the file: its page changes only when this does
+    digest: str  # of the file
     categories: tuple[str, ...]
+    # The files of the posts before and after it in its first category: its page links to them.
+    neighbours: tuple[str | None, str | None]
 
 
 @dataclass

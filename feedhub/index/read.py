@@ -13,6 +13,7 @@ from feedhub.index.model import CategoryStats, Entry, FileStatus, Headline, Prob
 from feedhub.index.versions import NotifiedVersions, QueriedVersions, Versions, versions_above
 from feedhub.posts import Enclosure
 from feedhub.storage.base import Backend, Row
+from feedhub.urls import category_slugs
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,15 @@ _POST_COLUMNS = (
     "p.description, p.categories, p.tags, p.via, p.enclosures, p.body, p.body_format, "
     "r.html, r.summary"
 )
+_HEADLINE_COLUMNS = "p.permalink, p.title, p.published, p.categories"
+# The post next to one (`me`) in a category, on one side: {0} the dates' side, {1} the paths' side
+# among posts of the same date, {2} the order that puts the nearest first.
+_NEIGHBOUR = (
+    f"SELECT {_HEADLINE_COLUMNS} FROM post_categories me "
+    "JOIN post_categories c ON c.slug = me.slug AND c.visible=1 "
+    "AND (c.published_ts {0} me.published_ts OR (c.published_ts = me.published_ts AND c.path {1} me.path)) "
+    "JOIN posts p ON p.path = c.path WHERE me.slug=? AND me.path=? ORDER BY c.published_ts {2} LIMIT 1"
+)
 _WITH_RENDERED = "LEFT JOIN rendered r ON r.path = p.path AND r.digest = p.digest"
 
 
@@ -64,12 +74,21 @@ class IndexReader:
             return str(conn.execute("SELECT value FROM meta WHERE key='instance'").fetchone()["value"])
 
     def published_posts(self) -> list[PublishedPost]:
+        """Every visible post, with the files of its neighbours in its first category."""
         with self.backend.reading() as conn:
-            rows = conn.execute("SELECT permalink, digest, categories FROM posts WHERE visible=1").fetchall()
-        return [
-            PublishedPost(row["permalink"], row["digest"], tuple(json.loads(row["categories"])))
-            for row in rows
-        ]
+            rows = conn.execute(
+                "SELECT c.slug, p.permalink, p.digest, p.categories, "
+                "lag(p.digest) OVER by_date AS newer, lead(p.digest) OVER by_date AS older "
+                "FROM post_categories c JOIN posts p ON p.path = c.path WHERE c.visible=1 "
+                "WINDOW by_date AS (PARTITION BY c.slug ORDER BY c.published_ts DESC, c.path)"
+            ).fetchall()
+        published = []
+        for row in rows:
+            categories = tuple(json.loads(row["categories"]))
+            if row["slug"] == category_slugs(categories)[0]:
+                neighbours = (row["newer"], row["older"])
+                published.append(PublishedPost(row["permalink"], row["digest"], categories, neighbours))
+        return published
 
     def feed_size(self, slug: str | None) -> tuple[int, datetime | None]:
         """How many visible posts a feed has, and the newest `updated` among them."""
@@ -168,36 +187,32 @@ class IndexReader:
             ).fetchone()
         return row["tag"] if row else None
 
-    def headlines(self, per_category: int) -> dict[str, list[Headline]]:
-        """The newest posts of every category, for the home page."""
+    def headlines(self, slug: str | None, start: PageStart | None, limit: int) -> list[Headline]:
+        """A feed's visible posts as headlines, newest first, from `start` on (None: the newest)."""
         with self.backend.reading() as conn:
-            rows = conn.execute(
-                """
-                SELECT slug, permalink, title, published FROM (
-                    SELECT c.slug, p.permalink, p.title, p.published,
-                           row_number() OVER (
-                               PARTITION BY c.slug ORDER BY c.published_ts DESC, c.path
-                           ) AS rank
-                    FROM post_categories c JOIN posts p ON p.path = c.path WHERE c.visible=1
-                ) ranked WHERE rank <= ? ORDER BY slug, rank
-                """,
-                (per_category,),
-            ).fetchall()
-        headlines: dict[str, list[Headline]] = {}
-        for row in rows:
-            headlines.setdefault(row["slug"], []).append(_headline(row))
-        return headlines
-
-    def category_headlines(self, slug: str, start: PageStart | None, limit: int) -> list[Headline]:
-        with self.backend.reading() as conn:
-            rows = conn.execute(
-                "SELECT p.permalink, p.title, p.published "
-                "FROM post_categories c JOIN posts p ON p.path = c.path "
-                f"WHERE c.slug=? AND c.visible=1{_from_start('c', start)} "
-                "ORDER BY c.published_ts DESC, c.path LIMIT ?",
-                (slug, *_start_params(start), limit),
-            ).fetchall()
+            if slug is None:
+                rows = conn.execute(
+                    f"SELECT {_HEADLINE_COLUMNS} FROM posts p WHERE p.visible=1{_from_start('p', start)} "
+                    "ORDER BY p.published_ts DESC, p.path LIMIT ?",
+                    (*_start_params(start), limit),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_HEADLINE_COLUMNS} FROM post_categories c JOIN posts p ON p.path = c.path "
+                    f"WHERE c.slug=? AND c.visible=1{_from_start('c', start)} "
+                    "ORDER BY c.published_ts DESC, c.path LIMIT ?",
+                    (slug, *_start_params(start), limit),
+                ).fetchall()
         return [_headline(row) for row in rows]
+
+    def neighbours(self, slug: str, path: str) -> tuple[Headline | None, Headline | None]:
+        """The posts just newer and just older than the one at `path`, in a category's order."""
+        with self.backend.reading() as conn:
+            newer, older = (
+                conn.execute(_NEIGHBOUR.format(*sides), (slug, path)).fetchone()
+                for sides in ((">", "<", "ASC, c.path DESC"), ("<", ">", "DESC, c.path"))
+            )
+        return (_headline(newer) if newer else None), (_headline(older) if older else None)
 
     def problems(self) -> tuple[list[Problem], list[Problem]]:
         """(skipped files with their reason, warnings about published ones)."""
@@ -253,7 +268,12 @@ def _start_params(start: PageStart | None) -> tuple[object, ...]:
 
 
 def _headline(row: Row) -> Headline:
-    return Headline(row["permalink"], row["title"], datetime.fromisoformat(row["published"]))
+    return Headline(
+        row["permalink"],
+        row["title"],
+        datetime.fromisoformat(row["published"]),
+        tuple(json.loads(row["categories"])),
+    )
 
 
 def _stored_post(row: Row) -> StoredPost:

@@ -41,7 +41,7 @@ from feedhub.storage import open_storage
 from feedhub.storage.base import Backend, Connection, Leadership, in_chunks
 from feedhub.storage.schema import migrate
 from feedhub.text import quoted
-from feedhub.urls import UNCATEGORIZED
+from feedhub.urls import category_slugs
 
 log = logging.getLogger(__name__)
 
@@ -587,7 +587,7 @@ def _post_wants(post: Post, settings: IndexSettings) -> _Wanted:
         post.body,
         post.body_format,
     )
-    slugs = post.categories or (UNCATEGORIZED,)
+    slugs = category_slugs(post.categories)
     categories = [(slug, paired_tag(post, position)) for position, slug in enumerate(slugs)]
     permalink, entry_ids = wanted_permalink(post, settings), entry_id_candidates(post)
     return _Wanted(permalink, entry_ids, columns, categories, published_ts, updated_ts)
