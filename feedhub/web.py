@@ -209,7 +209,9 @@ def create_app(
     @app.get("/status")
     def status_page() -> Response:
         report, detail = status_report()
-        page = pages.render("status.html", report=report, detail=detail)
+        by_source = request.args.get("sort") == "source"
+        sources = sorted(report.sources, key=lambda s: s.id) if by_source else report.by_health()
+        page = pages.render("status.html", report=report, sources=sources, by_source=by_source, detail=detail)
         return Response(page, content_type=HTML, headers={"Cache-Control": "no-store"})
 
     def now() -> Iterator[Metric]:

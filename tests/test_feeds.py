@@ -107,6 +107,9 @@ def test_rss_fields(news: Site) -> None:
     assert entry.tags[0].term == "东财滚动新闻" and entry.tags[0].scheme == f"{BASE_URL}/category/"
     assert entry.summary == "康斯特表示，项目顺利。"
     assert "<b>项目</b>" in entry.content[0].value
+    # RSS's <author> must be an e-mail address: a name goes into Dublin Core's creator
+    assert "author" not in entry and parsed.entries[1].author == "ZNing"
+    assert b"<dc:creator>ZNing</dc:creator>" in raw and raw.count(b"<dc:creator>") == 1
 
 
 def test_json_feed_fields(news: Site) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +67,50 @@ def test_status_is_redacted_by_default(secret_site: SiteFolder, serve: Callable[
         == "cannot write posts to _posts: fetching https://up.example/rss failed (…/local.xml)"
     )
     assert "+00:00" in page.text or "+08:00" in page.text  # times carry their zone
+
+
+def status_rows(page: str) -> list[tuple[str, str]]:
+    """(health, source id) of each row of the sources' table, in order."""
+    return re.findall(r'<tr class="([a-z-]+)">\s*<td><a [^>]*>([a-z0-9-]+)</a>', page)
+
+
+def test_the_status_page_sums_up_and_lists_failing_sources_first(
+    site: SiteFolder, serve: Callable[..., Server]
+) -> None:
+    site.write_sources(
+        {"id": "a-fine", "url": "https://up.example/a"},
+        {"id": "b-broken", "url": "https://up.example/b"},
+        {"id": "c-new", "url": "https://up.example/c"},
+        {"id": "d-off", "url": "https://up.example/d", "enabled": False},
+        {"id": "e-304", "url": "https://up.example/e"},
+    )
+    state = StateStore(open_storage(site.config()).state)
+    for source, result in (("a-fine", PollResult.NEW), ("b-broken", PollResult.ERROR), ("e-304", None)):
+        state.source(source, f"https://up.example/{source[0]}", lambda: None)
+        outcome = Outcome(
+            result or PollResult.NOT_MODIFIED, "timed out" if result is PollResult.ERROR else None
+        )
+        state.record(source, outcome, NOW - 30, NOW + 600)
+    server = serve(site.config(language="zh-CN"), clock=FrozenClock(NOW))
+    page = server.get("/status").text
+    summary = '<p class="summary"><span class="failing">1 个失败</span> · <span class="never-polled">'
+    assert summary + "1 个尚未轮询</span>" in page
+    assert '<span class="disabled">1 个已停用</span> · <span class="ok">2 个正常</span></p>' in page
+    assert status_rows(page) == [
+        ("failing", "b-broken"),
+        ("never-polled", "c-new"),
+        ("disabled", "d-off"),
+        ("ok", "a-fine"),
+        ("ok", "e-304"),
+    ]
+    assert "有新条目" in page and "未修改（304）" in page and "错误" in page and ">new<" not in page
+    by_source = server.get("/status?sort=source").text
+    assert [name for _, name in status_rows(by_source)] == [
+        "a-fine", "b-broken", "c-new", "d-off", "e-304"
+    ]  # fmt: skip
+    document = json.loads(server.get("/status.json").body)
+    assert document["summary"] == {"failing": 1, "never-polled": 1, "disabled": 1, "ok": 2}
+    assert {source["id"]: source["health"] for source in document["sources"]}["b-broken"] == "failing"
 
 
 @BOTH_BACKENDS

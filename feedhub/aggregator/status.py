@@ -11,12 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from feedhub.aggregator.lock import holder_pid
 from feedhub.aggregator.sources import Source, load_sources
-from feedhub.aggregator.state import SourceState, StateStore
+from feedhub.aggregator.state import PollResult, SourceState, StateStore
 from feedhub.config import Config
 from feedhub.errors import FeedhubError
 from feedhub.redact import public_origin, public_text, public_url
@@ -29,6 +30,18 @@ HEALTH_GRACE_SECONDS = 60
 # A scheduler on another host counts as running while its heartbeat is at most this old.
 POLLER_SILENCE_SECONDS = 30
 FAILING_SHOWN = 100  # failing WebSub callbacks listed, most failures first
+
+
+class SourceHealth(Enum):
+    """How a source is doing, in the order the status page lists them: what needs a look first."""
+
+    FAILING = "failing"  # its last poll failed (an error, or 410 Gone)
+    NEVER_POLLED = "never-polled"
+    DISABLED = "disabled"
+    OK = "ok"
+
+
+_HEALTH_ORDER = {health: rank for rank, health in enumerate(SourceHealth)}
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,14 @@ class SourceStatus:
     consecutive_errors: int
     next_poll: str | None
     push: str | None = None  # WebSub: subscribed until …, pending, or failed with the reason
+
+    @property
+    def health(self) -> SourceHealth:
+        if self.result is not None and PollResult(self.result).failed:
+            return SourceHealth.FAILING
+        if not self.enabled:
+            return SourceHealth.DISABLED
+        return SourceHealth.NEVER_POLLED if self.result is None else SourceHealth.OK
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,17 @@ class StatusReport:
     sources: list[SourceStatus]
     hub: HubStatus | None = None  # None: the built-in hub is off
 
+    def health_counts(self) -> dict[SourceHealth, int]:
+        """How many sources are in each health, every health named (0 when none)."""
+        counts = dict.fromkeys(SourceHealth, 0)
+        for source in self.sources:
+            counts[source.health] += 1
+        return counts
+
+    def by_health(self) -> list[SourceStatus]:
+        """The sources, those that need a look first; by id within each health."""
+        return sorted(self.sources, key=lambda source: (_HEALTH_ORDER[source.health], source.id))
+
     def as_json(self, detail: bool) -> dict[str, object]:
         scheduler: dict[str, object] = {"running": self.scheduler_pid is not None}
         if detail:
@@ -79,7 +111,8 @@ class StatusReport:
         return {
             "scheduler": scheduler,
             "config_error": self.config_error,
-            "sources": [asdict(source) for source in self.sources],
+            "summary": {health.value: count for health, count in self.health_counts().items()},
+            "sources": [{**asdict(source), "health": source.health.value} for source in self.sources],
             "hub": asdict(self.hub) if self.hub else None,
         }
 
