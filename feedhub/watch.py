@@ -138,8 +138,8 @@ class Watcher:
         if self.parent_sync is not None and self.index.full_sync_stamp() == self.parent_sync:
             self.ready.set()
             self._first_pass_after = FIRST_PASS_DELAY
-        elif self._sync_safely(self.index.sync_all):
-            self.ready.set()
+        else:
+            self._sync_safely(self._sync_the_folder)
         fs_type = file_system_type(self.posts_dir)
         force_polling = fs_type in NETWORK_FILE_SYSTEMS
         if force_polling:
@@ -154,13 +154,21 @@ class Watcher:
             except _LostTheLead:
                 log.warning("%s: lost the indexer role (the database connection broke)", self.posts_dir)
                 return
-            except Exception:
-                if not force_polling:
-                    log.warning("%s: file events unavailable; polling the folder instead", self.posts_dir)
+            except Exception as exc:
+                # The watch stopped or could not start. A full sync catches up on what it missed and,
+                # when the folder itself is the trouble (gone, unmounted), says so for /healthz.
+                if not self._sync_safely(self._sync_the_folder):
+                    self._stop.wait(RETRY_SECONDS)
+                elif not force_polling:
+                    log.warning(
+                        "%s: file events unavailable (%s); polling the folder instead", self.posts_dir, exc
+                    )
                     force_polling = True
                 else:
-                    log.exception("%s: watching failed; retrying in 5 s", self.posts_dir)
-                    self._stop.wait(5)
+                    log.warning(
+                        "%s: watching failed (%s); retrying in %g s", self.posts_dir, exc, RETRY_SECONDS
+                    )
+                    self._stop.wait(RETRY_SECONDS)
 
     def _still_leading(self) -> bool:
         if self._leadership is None:
@@ -216,9 +224,7 @@ class Watcher:
         # After a failed sync, changes may have been missed (their events are gone): compare it all.
         retry = self.last_error is not None and since_full_sync >= RETRY_SECONDS
         if due_for_rescan or retry or any(self._maybe_folder(path) for path in paths):
-            self._last_full_sync = time.monotonic()
-            report = self.index.sync_all()
-            self.ready.set()
+            report = self._sync_the_folder()
         elif paths:
             report = self.index.sync_paths(path for path in paths if is_post_file(PurePosixPath(path).name))
         if report.added or report.updated or report.removed:
@@ -233,6 +239,12 @@ class Watcher:
         next_due = self.index.next_due()
         if next_due is not None and next_due <= self.index.clock():
             self.index.publish_due()
+
+    def _sync_the_folder(self) -> SyncReport:
+        self._last_full_sync = time.monotonic()
+        report = self.index.sync_all()
+        self.ready.set()
+        return report
 
     def _relative(self, path: str) -> str:
         return Path(path).relative_to(self.posts_dir).as_posix()
