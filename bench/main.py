@@ -28,7 +28,7 @@ import feedparser
 import nh3
 import requests
 
-from bench import jekyll
+from bench import jekyll, search
 from bench.corpus import REAL_WORLD, category_count, new_post, write_store
 from bench.measure import (
     REPO,
@@ -607,11 +607,42 @@ class Bench:
                 rebuild <= 10,
             )
         )
+        self.search_latency(store, size)
         self.load(store, slug, size)
         self.exported_nginx(exports.get(size) or self.export(store, size, None), slug, size)
         if not args.skip_ingest:
             self.ingest(store, size)
         self.report(unit)
+
+    def search_latency(self, store: Path, size: int) -> None:
+        config = store / "feedhub.yaml"
+        times = search.measure(config, self.logs / "search.log", search.sample_queries(config, 300))
+        floor = "the same server's smallest cached page"
+        target = "≤ 50 ms" if size >= 100_000 else ""
+        met = times.newest_p50 <= 50 if target else None
+        self.add(
+            Row(
+                "search, newest first: p50",
+                label(size),
+                times.newest_p50,
+                "ms",
+                floor,
+                times.floor_p50,
+                target,
+                met,
+            )
+        )
+        self.add(Row("  p90", label(size), times.newest_p90, "ms", floor, times.floor_p50))
+        self.add(
+            Row(
+                "search, best match first: p50",
+                label(size),
+                times.relevance_p50,
+                "ms",
+                floor,
+                times.floor_p50,
+            )
+        )
 
     def bare_start(self) -> float:
         body = self.work / "start.bin"

@@ -29,6 +29,10 @@ class Representation:
     content_type: str
     last_modified: datetime | None
     links: str | None = None  # an HTTP Link header (a feed's hubs and its own URL)
+    policy: str | None = None  # a page's Content-Security-Policy
+    # The type a browser asking for a page is sent instead (a feed as XML, which Chromium shows by
+    # the feed's stylesheet: it shows application/atom+xml and rss+xml as plain text).
+    browser_type: str | None = None
     etag: str = field(init=False)  # strong, from the body, quoted
     gzip_etag: str = field(init=False)  # another encoding is another representation: its own tag
     http_date: str | None = field(init=False)  # last_modified as Last-Modified says it

@@ -33,7 +33,7 @@ from feedhub.config import (
     load_config,
 )
 from feedhub.errors import ConfigError, StorageError
-from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter
+from feedhub.export import NGINX_SNIPPET, STATE_FOLDER, Exporter, open_exported_site
 from feedhub.index.write import IndexWriter, open_writer
 from feedhub.log_format import configure_logging
 from feedhub.metrics import record_in_run_folder
@@ -380,7 +380,7 @@ def _enable(config: Config, sources: tuple[Source, ...], args: argparse.Namespac
 def _build(config: Config, _sources: tuple[Source, ...], args: argparse.Namespace) -> int:
     _sync_showing_progress(open_writer(config))
     with progress("exporting", "files") as advance:
-        report = Exporter(open_site(config), args.outdir, args.jobs).run(advance)
+        report = Exporter(open_exported_site(config), args.outdir, args.jobs).run(advance)
     counts = (
         f"{counted(report.written, 'file')} written, {report.unchanged} unchanged, {report.removed} removed"
     )

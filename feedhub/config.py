@@ -20,11 +20,13 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jinja2 import Environment, TemplateSyntaxError
+
 from feedhub.errors import ConfigError
-from feedhub.limits import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_QUOTED_CHARS, MIB
+from feedhub.limits import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_ICON_BYTES, MAX_QUOTED_CHARS, MIB
 from feedhub.processes import processes_per_core
 from feedhub.safe_yaml import YamlError, load_yaml
-from feedhub.text import quoted
+from feedhub.text import one_line, quoted
 from feedhub.urls import is_http_url
 
 DEFAULT_CONFIG_PATH = Path("config/feedhub.yaml")
@@ -48,6 +50,39 @@ PERMALINK_STYLES = {
 }
 
 _LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+# What an icon file may be, by its name's ending, and the type it is served as.
+ICON_TYPES = {
+    ".png": "image/png",
+    ".ico": "image/vnd.microsoft.icon",
+    ".svg": "image/svg+xml",
+    ".gif": "image/gif",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+}
+DEFAULT_ICON = Path(__file__).parent / "static" / "icon.png"
+# Post content is sanitized already; this is the second line of defence for the pages. A theme
+# that adds scripts (analytics, comments) names their origins in `content_security_policy`.
+PAGE_POLICY = (
+    "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)
+MAX_THEME_VALUES = 100
+
+
+@dataclass(frozen=True)
+class Icon:
+    """The site's icon: a file feedhub serves (the bundled one unless the config names another),
+    or an image elsewhere, by its URL."""
+
+    path: Path | None
+    url: str | None
+
+    @property
+    def media_type(self) -> str:
+        return ICON_TYPES[self.path.suffix.lower()] if self.path else ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +109,17 @@ class Config:
     database: str | None = field(default=None, repr=False)
     websub: WebSubSettings = field(default_factory=lambda: WebSubSettings())
     parse_processes: int = 0  # processes that parse upstream answers for the poller; 0: its threads
+    search: bool = True  # /search, and the search box on every page (off for a purely static export)
+    icon: Icon = field(default_factory=lambda: Icon(DEFAULT_ICON, None))
+    # What the config says of categories besides their titles: slug -> description, slug -> icon URL.
+    category_descriptions: Mapping[str, str] = field(default_factory=dict)
+    category_icons: Mapping[str, str] = field(default_factory=dict)
+    # A theme: templates that replace the bundled ones by name, files served under /static/, and
+    # values its templates read as `theme.<key>` (google_analytics: G-…).
+    templates_dir: Path | None = None
+    static_dir: Path | None = None
+    theme: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+    content_security_policy: str = PAGE_POLICY
 
 
 @dataclass(frozen=True)
@@ -229,6 +275,14 @@ class _Reader(MappingReader):
             database=self._database(),
             websub=self._websub(),
             parse_processes=self.integer("parse_processes", default=processes_per_core(), low=0, high=64),
+            search=self.flag("search", default=True),
+            icon=self._icon(),
+            category_descriptions=self._category_details("description"),
+            category_icons=self._category_details("icon"),
+            templates_dir=self._templates_dir(),
+            static_dir=self._theme_folder("static_dir"),
+            theme=self._theme(),
+            content_security_policy=self._policy(),
         )
 
     def _websub(self) -> WebSubSettings:
@@ -327,15 +381,100 @@ class _Reader(MappingReader):
         return folder
 
     def _categories(self) -> Mapping[str, str]:
+        """slug -> title, from `{slug: title}` or `{slug: {title, description, icon}}` (a category
+        given without a title takes the one its posts give)."""
+        titles: dict[str, str] = {}
+        for slug, value in self._category_entries().items():
+            title = value.text("title") if isinstance(value, MappingReader) else value
+            if title:
+                titles[slug] = title
+        return MappingProxyType(titles)
+
+    def _category_details(self, key: str) -> Mapping[str, str]:
+        """slug -> the `description` (or `icon`) of the categories given as mappings."""
+        details: dict[str, str] = {}
+        for slug, value in self._category_entries().items():
+            if not isinstance(value, MappingReader) or not (detail := value.text(key)):
+                continue
+            if key == "icon" and not is_http_url(detail):
+                raise value.fail(key, f"must be an absolute http(s) URL, got {quoted(detail)}")
+            details[slug] = detail
+        return MappingProxyType(details)
+
+    def _category_entries(self) -> dict[str, str | MappingReader]:
         value = self.raw.get("categories") or {}
         if not isinstance(value, dict):
             raise self.fail("categories", f"must be a mapping of slug to title, got {_describe(value)}")
-        titles: dict[str, str] = {}
-        for slug, title in value.items():
-            if not isinstance(title, str | int | float) or not str(title).strip():
-                raise self.fail(f"categories.{slug}", "title must be non-empty text")
-            titles[str(slug).strip()] = str(title).strip()
-        return MappingProxyType(titles)
+        entries: dict[str, str | MappingReader] = {}
+        for slug, given in value.items():
+            key = f"categories.{slug}"
+            if isinstance(given, dict):
+                reader = MappingReader(self.path, given, _CATEGORY_KEYS, prefix=f"{key}.")
+                reader.reject_unknown_keys()
+                entries[str(slug).strip()] = reader
+            elif isinstance(given, str | int | float) and not isinstance(given, bool) and str(given).strip():
+                entries[str(slug).strip()] = str(given).strip()
+            else:
+                raise self.fail(key, "must be a non-empty title, or a mapping of title, description and icon")
+        return entries
+
+    def _theme_folder(self, key: str) -> Path | None:
+        return self._folder(key, must_exist=True, writable=False) if self.text(key) else None
+
+    def _templates_dir(self) -> Path | None:
+        """The theme's templates folder, each template in it read now: a typo is found at start,
+        not by the reader of the page it breaks."""
+        folder = self._theme_folder("templates_dir")
+        for path in sorted(folder.rglob("*")) if folder else []:
+            if not path.is_file() or path.suffix not in (".html", ".xsl"):
+                continue
+            try:
+                Environment().parse(path.read_text("utf-8"))
+            except TemplateSyntaxError as exc:
+                raise self.fail("templates_dir", f"{path}, line {exc.lineno}: {exc.message}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise self.fail("templates_dir", f"{path}: cannot be read ({exc})") from None
+        return folder
+
+    def _theme(self) -> Mapping[str, str | int | float | bool]:
+        value = self.raw.get("theme") or {}
+        if not isinstance(value, dict) or len(value) > MAX_THEME_VALUES:
+            raise self.fail("theme", f"must be a mapping of at most {MAX_THEME_VALUES} names to values")
+        theme: dict[str, str | int | float | bool] = {}
+        for name, given in value.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise self.fail(f"theme.{quoted(name)}", "a name must be a word (letters, digits, _)")
+            if not isinstance(given, str | int | float | bool):
+                raise self.fail(
+                    f"theme.{name}", f"must be text, a number or true/false, got {_describe(given)}"
+                )
+            theme[name] = given
+        return MappingProxyType(theme)
+
+    def _policy(self) -> str:
+        policy = one_line(self.text("content_security_policy")) or PAGE_POLICY
+        if not all(char.isprintable() and char.isascii() for char in policy):
+            raise self.fail("content_security_policy", "must be printable ASCII (it is an HTTP header)")
+        return policy
+
+    def _icon(self) -> Icon:
+        value = self.text("icon")
+        if not value:
+            return Icon(DEFAULT_ICON, None)
+        if "://" in value:
+            if not is_http_url(value):
+                raise self.fail(
+                    "icon", f"must be an image file or an absolute http(s) URL, got {quoted(value)}"
+                )
+            return Icon(None, value)
+        path = (self.folder / value).resolve()
+        if path.suffix.lower() not in ICON_TYPES:
+            raise self.fail("icon", f"must be an image named {', '.join(ICON_TYPES)}, got {quoted(value)}")
+        if not path.is_file():
+            raise self.fail("icon", f"file {path} does not exist")
+        if path.stat().st_size > MAX_ICON_BYTES:
+            raise self.fail("icon", f"file {path} is over {MAX_ICON_BYTES // 1024} KiB")
+        return Icon(path, None)
 
     def _sources_path(self) -> Path:
         value = self.text("sources")
@@ -389,5 +528,12 @@ _KEYS = (
     "database",
     "websub",
     "parse_processes",
+    "search",
+    "icon",
+    "templates_dir",
+    "static_dir",
+    "theme",
+    "content_security_policy",
 )
+_CATEGORY_KEYS = ("title", "description", "icon")
 _WEBSUB_KEYS = tuple(WebSubSettings.__dataclass_fields__)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feedhub import __version__
+from feedhub.aggregator.status import StatusBoard
 from feedhub.cache import Representation
-from feedhub.config import load_config
+from feedhub.config import Config, load_config
 from feedhub.feeds import FEED_FORMATS
 from feedhub.pages import HTML, Pages
 from feedhub.posts import link_atomically, remove_temporaries, write_atomically
@@ -60,7 +61,8 @@ def permalink_file(permalink: str) -> str:
 
 
 # A document of the site, by what builds it: ("feed", slug, format, page), ("category", slug, page),
-# ("post", permalink), ("home",), ("directory",), ("latest", page), ("opml", format), ("not_found",).
+# ("post", permalink), ("home",), ("directory",), ("latest", page), ("opml", format), ("feed_stylesheet",),
+# ("icon",), ("static", name), ("not_found",).
 Document = tuple[str | int | None, ...]
 
 
@@ -162,6 +164,14 @@ class Exporter:
         for fmt in FEED_FORMATS:
             yield _Planned(f"opml.{fmt}.opml", key, ("opml", fmt))
         yield _Planned("404.html", key, ("not_found",))
+        yield _Planned("feed.xsl", key, ("feed_stylesheet",))
+        for name, digest in self.pages.static_files():
+            yield _Planned(f"static/{name}", f"{key}:{digest}", ("static", name))
+        icon = self.site.config.icon.path
+        if icon:  # under the name pages link to, and where browsers look unasked
+            icon_key = f"{key}:{hashlib.sha256(icon.read_bytes()).hexdigest()}"
+            yield _Planned(f"icon{icon.suffix.lower()}", icon_key, ("icon",))
+            yield _Planned("favicon.ico", icon_key, ("icon",))
 
     def _category_files(self, slug: str, key: str) -> Iterator[_Planned]:
         yield from self._feed_files(slug, key)
@@ -314,6 +324,12 @@ def _document(pages: Pages, document: Document) -> Representation | None:
             return pages.latest(page)
         case ("opml", str(fmt)):
             return pages.opml(fmt)
+        case ("feed_stylesheet",):
+            return pages.feed_stylesheet()
+        case ("icon",):
+            return pages.icon()
+        case ("static", str(name)):
+            return pages.static_file(name)
         case ("not_found",):
             return Representation(pages.not_found().encode(), HTML, None)
     raise ValueError(f"no such document: {document!r}")
@@ -323,14 +339,23 @@ _worker_pages: Pages | None = None
 _worker_folders: set[Path] = set()
 
 
+def open_exported_site(config: Config) -> Site:
+    """The site as `feedhub serve` shows it, the looks of aggregated categories included."""
+    site = open_site(config)
+    return Site(config, site.index, StatusBoard(config).category_look)
+
+
 def _open_site(config_path: Path) -> None:
     global _worker_pages
-    _worker_pages = Pages(open_site(load_config(config_path)))
+    _worker_pages = Pages(open_exported_site(load_config(config_path)))
 
 
 def _export_in_worker(out: Path, chunk: list[tuple[_Planned, str | None]]) -> list[_Built]:
     assert _worker_pages is not None, "the process was started without _open_site"
     return _export_chunk(_worker_pages, out, chunk, _worker_folders)
+
+
+AS_XML = "/__feedhub_as_xml"  # the internal location that serves feeds to browsers as XML
 
 
 def nginx_snippet(site: Site, root: Path) -> str:
@@ -347,6 +372,7 @@ def nginx_snippet(site: Site, root: Path) -> str:
     headers = f"""add_header Cache-Control "public, max-age={site.config.cache_max_age}" always;
     add_header Vary Accept-Encoding always;
     add_header X-Content-Type-Options nosniff always;"""
+    feed_headers = headers.replace("Vary Accept-Encoding", 'Vary "Accept-Encoding, Accept"')
     hubs = "".join(f'<{hub}>; rel="hub", ' for hub in site.info.hubs)
     base = site.urls.base_url
     # the path as the client sent it (still percent-encoded, unlike $uri) of a feed's first page
@@ -356,12 +382,13 @@ root {root};
 index index.html;
 gzip_static on;
 charset utf-8;
-charset_types application/atom+xml application/rss+xml;  # and text/html, always
+charset_types application/atom+xml application/rss+xml text/xsl;  # and text/html, always
 types {{
     text/html html;
     application/atom+xml atom xml;
     application/rss+xml rss;
     application/feed+json json;
+    text/xsl xsl;
 }}
 {headers.replace("    ", "")}
 error_page 404 /404.html;
@@ -387,11 +414,29 @@ location ~ \\.(atom|rss|json|xml|html)$ {{
     if ($feedhub_paged ~ "^.+\\|([2-9]|[1-9][0-9]+)$") {{
         set $feedhub_link '<$feedhub_self?page=$arg_page>; rel="self"';
     }}
+    # A browser opening a feed (its Accept names text/html) gets it as application/xml, which
+    # Chromium shows by the feed's stylesheet (Atom and RSS types it shows as plain text).
+    set $feedhub_page "";
+    if ($arg_page ~ "^([2-9]|[1-9][0-9]+)$") {{
+        set $feedhub_page ".page$arg_page";
+    }}
+    set $feedhub_shown "$http_accept|$uri";
+    if ($feedhub_shown ~* "text/html[^|]*\\|(?<feedhub_stem>.+)\\.(?<feedhub_ext>atom|rss|xml)$") {{
+        rewrite ^ {AS_XML}$feedhub_stem$feedhub_page.$feedhub_ext last;
+    }}
     if ($arg_page ~ "^([2-9]|[1-9][0-9]+)$") {{
         rewrite "^(.+)\\.(atom|rss|json|xml|html)$" $1.page$arg_page.$2 break;
     }}
     add_header Link $feedhub_link always;
-    {headers}
+    {feed_headers}
+}}
+location ^~ {AS_XML}/ {{
+    internal;
+    alias {root}/;
+    types {{ }}
+    default_type application/xml;
+    charset_types application/xml;
+    {feed_headers}
 }}
 
 location = /opml {{

@@ -52,6 +52,8 @@ class FeedPage:
     updated: datetime | None  # the newest `updated` of the whole feed
     entries: list[Entry]
     labels: Mapping[str, str]  # category slug -> display title, for the entries' categories
+    description: str  # the category's (from the config or its upstream feed), else the site's
+    icon: str  # the URL of its image: likewise
 
     @property
     def newest(self) -> datetime:
@@ -63,7 +65,14 @@ def render_feed(fmt: str, site: SiteInfo, page: FeedPage) -> bytes:
         return json_feed(site, page)
     generator = _feedgen(fmt, site, page)
     document: bytes = generator.atom_str(pretty=True) if fmt == "atom" else generator.rss_str(pretty=True)
-    return document
+    return _with_stylesheet(document, site.urls.feed_stylesheet())
+
+
+def _with_stylesheet(document: bytes, url: str) -> bytes:
+    """The feed with the stylesheet a browser shows it by, right after its XML declaration."""
+    declaration, _, rest = document.partition(b"\n")
+    instruction = f'<?xml-stylesheet type="text/xsl" href="{html.escape(url)}"?>'.encode()
+    return b"\n".join((declaration, instruction, rest))
 
 
 def hubs_of(site: SiteInfo, page: FeedPage) -> tuple[str, ...]:
@@ -118,7 +127,10 @@ def _feedgen(fmt: str, site: SiteInfo, page: FeedPage) -> FeedGenerator:
     generator = FeedGenerator()
     generator.id(site.urls.feed(page.slug, "atom"))
     generator.title(page.title)
-    generator.subtitle(_plain_text(fmt, site.description))
+    generator.subtitle(_plain_text(fmt, page.description))
+    generator.icon(page.icon)
+    generator.logo(page.icon)  # and RSS's <image>, which must also name the feed and its page:
+    generator.image(page.icon, page.title, page.home_url)
     generator.author({"name": site.author})
     generator.language(site.language)
     generator.generator("feedhub", __version__)
@@ -200,7 +212,9 @@ def json_feed(site: SiteInfo, page: FeedPage) -> bytes:
         "title": page.title,
         "home_page_url": page.home_url,
         "feed_url": links["first"],
-        "description": site.description,
+        "description": page.description,
+        "icon": page.icon,
+        "favicon": page.icon,
         "language": site.language,
         "authors": [{"name": site.author}],
         "items": [_json_item(site, page, entry) for entry in page.entries],

@@ -11,6 +11,7 @@ MIB = 1024 * 1024
 
 # ---- one upstream entry, as it becomes a post -------------------------------------------------
 MAX_TITLE_CHARS = 1_000  # longer titles are cut (at a sentence end or a space, with "…")
+MAX_DESCRIPTION_CHARS = 1_000  # of an upstream feed's description (its category's, in feedhub's feeds)
 MAX_CONTENT_BYTES = 1 * MIB  # sanitized HTML (UTF-8); longer content is cut at a tag boundary
 MAX_NAME_CHARS = 200  # an author's name, a category or media type: cut beyond
 MAX_URL_CHARS = 4_000  # a link or enclosure URL longer than this is dropped
@@ -32,6 +33,14 @@ MAX_CONFIG_BYTES = 16 * MIB  # feedhub.yaml, sources.yaml
 MAX_YAML_DEPTH = 100  # levels of [ ] and { } nesting
 MAX_FRONT_MATTER_NODES = 10_000  # values aliases may expand one post's front matter to (each use counts)
 MAX_CONFIG_NODES = 1_000_000  # the same, in a config file
+MAX_ICON_BYTES = 1 * MIB  # the site's icon file (`icon`)
+
+# ---- search -----------------------------------------------------------------------------------
+MAX_SEARCH_TOKENS = 10_000  # words of a post searched (a CJK character is one): its title, then its text
+MAX_QUERY_CHARS = 200  # of a query; the rest is not read
+MAX_QUERY_TERMS = 8  # words or "phrases" of a query that count; all must match
+MAX_SEARCH_PAGES = 50  # pages of results offered (of SEARCH_PAGE_SIZE): refine the query beyond
+RELEVANCE_WINDOW = 2_000  # best match first ranks the newest this many matches of a query
 
 # ---- messages ---------------------------------------------------------------------------------
 MAX_QUOTED_CHARS = 120  # of a value quoted in an error or warning

@@ -21,14 +21,8 @@ from werkzeug.http import parse_accept_header, parse_date, parse_etags
 
 from feedhub.cache import Representation, ResponseCache
 from feedhub.metrics import RequestMeter
-from feedhub.pages import HTML
 from feedhub.urls import page_number
 
-# Post content is sanitized already; this is the second line of defence for the pages.
-PAGE_POLICY = (
-    "default-src 'none'; img-src http: https: data:; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
-)
 _REMEMBERED_URLS = 50_000
 ROUTE_KEY = "feedhub.route"  # the environ key where the Flask app names the route it answered
 UNROUTED = "unrouted"  # what no route matched (404s, 405s)
@@ -45,14 +39,17 @@ def respond(
     None: the answer may be stale (the index is catching up), caches must ask again."""
     gzipped = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
     etag = representation.gzip_etag if gzipped else representation.etag
+    content_type = representation.content_type
+    if representation.browser_type and _asks_for_a_page(environ.get("HTTP_ACCEPT", "")):
+        content_type = representation.browser_type
     headers = [
         ("ETag", etag),
         ("Cache-Control", "no-cache" if max_age is None else f"public, max-age={max_age}"),
-        ("Vary", "Accept-Encoding"),
+        ("Vary", "Accept-Encoding, Accept" if representation.browser_type else "Accept-Encoding"),
         ("X-Content-Type-Options", "nosniff"),
     ]
-    if representation.content_type == HTML:
-        headers.append(("Content-Security-Policy", PAGE_POLICY))
+    if representation.policy:
+        headers.append(("Content-Security-Policy", representation.policy))
     if representation.http_date is not None:
         headers.append(("Last-Modified", representation.http_date))
     if representation.links is not None:
@@ -60,7 +57,7 @@ def respond(
     if not_modified(environ, etag, representation.last_modified):
         return "304 Not Modified", headers, b""
     body = representation.gzipped() if gzipped else representation.body
-    headers.append(("Content-Type", representation.content_type))
+    headers.append(("Content-Type", content_type))
     headers.append(("Content-Length", str(len(body))))
     if gzipped:
         headers.append(("Content-Encoding", "gzip"))
@@ -68,6 +65,12 @@ def respond(
 
 
 @functools.lru_cache(maxsize=256)
+def _asks_for_a_page(accept: str) -> bool:
+    """Whether a request comes from a browser opening a page (its Accept names text/html; feed
+    readers name feed types, or */*)."""
+    return "text/html" in accept.lower()
+
+
 def accepts_gzip(header: str) -> bool:
     """Whether Accept-Encoding lets the answer be gzipped (RFC 9110 12.5.3, werkzeug's parser).
 

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from feedhub.config import Config
 from feedhub.feeds import FeedPage, SiteInfo
@@ -19,6 +19,16 @@ from feedhub.i18n import labels
 from feedhub.index.model import CategoryStats, Entry, Headline, Problem, PublishedPost
 from feedhub.index.read import IndexReader, PageStart
 from feedhub.index.schema import SITE
+from feedhub.index.search import (
+    SearchOrder,
+    SearchQuery,
+    Segment,
+    excerpt,
+    marked,
+    parse_query,
+    searched_text,
+)
+from feedhub.limits import MAX_SEARCH_PAGES
 from feedhub.rendered import RenderedHtml
 from feedhub.storage import open_storage
 from feedhub.urls import UNCATEGORIZED, SiteUrls, category_slugs
@@ -27,6 +37,8 @@ from feedhub.websub.topics import hub_urls
 LISTING_PAGE_SIZE = 100
 HOME_LATEST = 20  # the newest posts of the site on the home page
 HOME_CATEGORIES = 40  # the most recently active categories there; /categories.html has them all
+SEARCH_PAGE_SIZE = 20
+EXCERPT_CHARS = 160  # of a post's text shown under a search result, around the first match
 
 Key = TypeVar("Key")
 Value = TypeVar("Value")
@@ -51,6 +63,27 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    headline: Headline
+    title: list[Segment]  # matches marked
+    excerpt: list[Segment]
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: SearchQuery
+    order: SearchOrder
+    page: int
+    hits: list[SearchHit]
+    more: bool  # whether a next page has results
+
+    @property
+    def first(self) -> int:
+        """The number of this page's first result."""
+        return (self.page - 1) * SEARCH_PAGE_SIZE + 1
+
+
+@dataclass(frozen=True)
 class Home:
     latest: list[Headline]
     active: list[Category]  # the categories with the newest posts, newest first
@@ -66,12 +99,24 @@ class Neighbours:
     older: Headline | None
 
 
+class CategoryLook(NamedTuple):
+    description: str | None
+    icon: str | None  # an image's URL
+
+
+# What the upstream feeds of a category say of it (the aggregator knows).
+UpstreamLooks = Callable[[str], CategoryLook]
+
+
 class Site:
-    def __init__(self, config: Config, index: IndexReader) -> None:
+    def __init__(self, config: Config, index: IndexReader, upstream: UpstreamLooks | None = None) -> None:
         self.config = config
         self.index = index
+        self.upstream = upstream
         self.rendered = RenderedHtml(index.backend, config.base_url)
         self.urls = SiteUrls(config.base_url)
+        icon = config.icon
+        self.icon_url = icon.url or self.urls.icon(icon.path.suffix if icon.path else "")
         self.info = SiteInfo(
             title=config.title,
             description=config.description,
@@ -153,6 +198,7 @@ class Site:
             return None
         start = self._page_start(slug, size, page, version)
         entries = self.rendered.entries(self.index.posts(slug, start, size)) if count else []
+        look = self.look(slug)
         return FeedPage(
             slug=slug,
             title=title,
@@ -162,6 +208,19 @@ class Site:
             updated=updated,
             entries=entries,
             labels=self._labels(entries),
+            description=look.description or self.config.description,
+            icon=look.icon or self.icon_url,
+        )
+
+    def look(self, slug: str | None) -> CategoryLook:
+        """What describes a category besides its title: the config's words, else its upstream feed's
+        (for a category the aggregator fills); nothing for the site's own feed."""
+        if slug is None:
+            return CategoryLook(None, None)
+        upstream = self.upstream(slug) if self.upstream else CategoryLook(None, None)
+        return CategoryLook(
+            self.config.category_descriptions.get(slug) or upstream.description,
+            self.config.category_icons.get(slug) or upstream.icon,
         )
 
     def _labels(self, entries: list[Entry]) -> dict[str, str]:
@@ -210,6 +269,26 @@ class Site:
         categories = self.categories()
         latest = self.index.headlines(None, None, HOME_LATEST)
         return Home(latest, categories[:HOME_CATEGORIES], len(categories))
+
+    def search(self, text: str, order: SearchOrder, page: int) -> SearchResults | None:
+        """A page of the posts matching a query as typed (none for an empty one); None past the
+        pages offered."""
+        if not 1 <= page <= MAX_SEARCH_PAGES:
+            return None
+        query = parse_query(text)
+        offset = (page - 1) * SEARCH_PAGE_SIZE
+        found = self.index.search(query, order, offset, SEARCH_PAGE_SIZE + 1)
+        hits = [
+            SearchHit(
+                match.headline,
+                marked(query, match.headline.title),
+                excerpt(query, searched_text(match.description, match.body), EXCERPT_CHARS),
+            )
+            for match in found[:SEARCH_PAGE_SIZE]
+        ]
+        return SearchResults(
+            query, order, page, hits, len(found) > SEARCH_PAGE_SIZE and page < MAX_SEARCH_PAGES
+        )
 
     def directory(self) -> list[tuple[str, list[Category]]]:
         """Every category, grouped by the initial it is sorted by (A to Z, then "#")."""

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 UNCATEGORIZED = "uncategorized"
 
@@ -46,6 +46,28 @@ class SiteUrls:
 
     def directory(self) -> str:
         return f"{self.base_url}/categories.html"
+
+    def search(self, query: str = "", order: str | None = None, page: int = 1) -> str:
+        """The search page; with a query, its results (in `order` when not the default), page `page`."""
+        if not query:
+            return f"{self.base_url}/search"
+        params = {"q": query, **({"sort": order} if order else {}), **({"page": page} if page > 1 else {})}
+        return f"{self.base_url}/search?{urlencode(params)}"
+
+    def icon(self, suffix: str) -> str:
+        """The site's icon file, named by the ending of the file it is (.png, .svg…)."""
+        return f"{self.base_url}/icon{suffix.lower()}"
+
+    def static(self, name: str) -> str:
+        """A file of the theme's static folder (static_dir)."""
+        return f"{self.base_url}/static/{quote(name)}"
+
+    def favicon(self) -> str:
+        return f"{self.base_url}/favicon.ico"
+
+    def feed_stylesheet(self) -> str:
+        """The XSLT by which a browser shows an Atom or RSS feed as a page."""
+        return f"{self.base_url}/feed.xsl"
 
     def feed(self, slug: str | None, fmt: str, page: int = 1) -> str:
         """A category's feed, or the site-wide one when ``slug`` is None."""

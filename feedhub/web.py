@@ -27,6 +27,7 @@ from feedhub.errors import StorageError
 from feedhub.feeds import FEED_FORMATS
 from feedhub.index.read import IndexReader
 from feedhub.index.schema import IndexSettings
+from feedhub.index.search import SearchOrder
 from feedhub.index.write import IndexWriter
 from feedhub.limits import MAX_PUSH_BYTES
 from feedhub.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -67,7 +68,8 @@ def create_app(
     """
     backend = open_storage(config).index
     writer = IndexWriter(backend, IndexSettings.from_config(config), clock)
-    site = Site(config, IndexReader(backend, config.timezone))
+    status_board = StatusBoard(config, clock)
+    site = Site(config, IndexReader(backend, config.timezone), status_board.category_look)
     watcher = Watcher(writer, config.posts_dir, parent_sync=parent_sync)
     watcher.start()
     watcher.ready.wait(initial_sync_wait)
@@ -76,14 +78,13 @@ def create_app(
         """How long answers may be cached: not at all while the index may be behind the folder."""
         return config.cache_max_age if watcher.ready.is_set() else None
 
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # /static/ is the theme's (static_dir)
     # Under another server than feedhub's own worker too: no request body (pushed content is the
     # largest) is read past this.
     app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_BYTES
     app.extensions["feedhub"] = {"watcher": watcher}
     pages = Pages(site)
     cache = ResponseCache()
-    status_board = StatusBoard(config, clock)
     config_folder = config.path.resolve().parent
     fast = FastPath(app.wsgi_app, cache, site.version, max_age)
     app.wsgi_app = fast  # type: ignore[method-assign]
@@ -128,10 +129,42 @@ def create_app(
     def home() -> Response:
         return send(("home",), None, pages.home)
 
+    @app.get("/favicon.ico")
+    def favicon() -> BaseResponse:
+        if config.icon.url:
+            return redirect(config.icon.url)
+        return send(("icon",), None, pages.icon)
+
+    if config.icon.path:  # served under its own name too, the one pages and feeds link to
+        app.add_url_rule(
+            f"/icon{config.icon.path.suffix.lower()}", "icon", lambda: send(("icon",), None, pages.icon)
+        )
+
+    @app.get("/static/<path:name>")
+    def static_file(name: str) -> Response:
+        return send(("static", name), None, lambda: pages.static_file(name))
+
+    @app.get("/feed.xsl")
+    def feed_stylesheet() -> Response:
+        return send(("feed_stylesheet",), None, pages.feed_stylesheet)
+
     @app.get("/latest.html")
     def latest() -> Response:
         page = _page_number()
         return send(("latest", page), None, lambda: pages.latest(page))
+
+    @app.get("/search")
+    def search() -> Response:
+        # Not kept in the response cache: queries are as many as readers make up.
+        if not config.search:
+            abort(404)
+        text = request.args.get("q", "")
+        try:
+            order = SearchOrder(request.args.get("sort", SearchOrder.NEWEST.value))
+        except ValueError:
+            abort(400, f"sort must be one of {', '.join(order.value for order in SearchOrder)}")
+        representation = pages.search(text, order, _page_number())
+        return _conditional(representation, max_age()) if representation else abort(404)
 
     @app.get("/categories.html")
     def directory() -> Response:

@@ -242,8 +242,8 @@ def feedhub(
 class ServeProcess:
     """`feedhub serve` (gunicorn) as a real subprocess on a free loopback port."""
 
-    def __init__(self, config_path: Path, log_path: Path, *options: str) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
+    def __init__(self, config_path: Path, log_path: Path, *options: str, port: int | None = None) -> None:
+        self.url = f"http://127.0.0.1:{port or free_port()}"
         self.log_path = log_path
         port = self.url.rsplit(":", 1)[1]
         command = [sys.executable, "-m", "feedhub", "serve", "--config", str(config_path), "--port", port]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, config_path, load_config
+from feedhub.config import CONFIG_ENV, DEFAULT_CONFIG_PATH, DEFAULT_ICON, Icon, config_path, load_config
 from feedhub.errors import ConfigError
+from feedhub.limits import MAX_ICON_BYTES
 from tests.helpers import REPO, SiteFolder
 
 
@@ -46,6 +47,33 @@ def test_all_keys(site: SiteFolder) -> None:
     assert config.categories == {"emnews": "东财滚动新闻", "2021": "numbers"}
     assert config.permalink == "/:categories/:year/:month/:day/:title/"
     assert (config.feed_entries, config.cache_max_age, config.future) == (20, 0, True)
+    assert config.icon == Icon(DEFAULT_ICON, None) and config.search
+
+
+def test_categories_as_mappings_and_titles(site: SiteFolder) -> None:
+    config = site.config(
+        categories={
+            "emnews": "东财滚动新闻",
+            "world": {
+                "title": "World",
+                "description": "News from abroad",
+                "icon": "https://cdn.example/w.png",
+            },
+            "sport": {"description": "Scores"},  # its title is the one its posts give
+        }
+    )
+    assert config.categories == {"emnews": "东财滚动新闻", "world": "World"}
+    assert config.category_descriptions == {"world": "News from abroad", "sport": "Scores"}
+    assert config.category_icons == {"world": "https://cdn.example/w.png"}
+
+
+def test_the_icon_is_a_file_or_a_url(site: SiteFolder) -> None:
+    (site.root / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    assert site.config(icon="logo.svg").icon == Icon((site.root / "logo.svg").resolve(), None)
+    assert site.config(icon="https://cdn.example/i.png").icon == Icon(None, "https://cdn.example/i.png")
+    (site.root / "huge.png").write_bytes(b"\x89PNG" + bytes(MAX_ICON_BYTES))
+    with pytest.raises(ConfigError, match="is over 1024 KiB"):
+        site.config(icon="huge.png")
 
 
 @pytest.mark.parametrize(
@@ -60,7 +88,14 @@ def test_all_keys(site: SiteFolder) -> None:
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
         ({"posts_dir": "missing"}, "posts_dir", "does not exist"),
         ({"categories": ["emnews"]}, "categories", "mapping of slug to title"),
-        ({"categories": {"emnews": ""}}, "categories.emnews", "non-empty text"),
+        ({"categories": {"emnews": ""}}, "categories.emnews", "non-empty title"),
+        ({"categories": {"emnews": {"titel": "x"}}}, "categories.emnews.titel", "did you mean 'title'"),
+        ({"categories": {"emnews": {"icon": "logo.png"}}}, "categories.emnews.icon", "http(s) URL"),
+        ({"categories": {"emnews": {"description": ["x"]}}}, "categories.emnews.description", "text"),
+        ({"icon": "missing.png"}, "icon", "does not exist"),
+        ({"icon": "feedhub.yaml"}, "icon", "an image named .png"),
+        ({"icon": "javascript://x"}, "icon", "http(s) URL"),
+        ({"search": "no"}, "search", "true or false"),
         ({"feed_entries": 0}, "feed_entries", "between 1 and 1000"),
         ({"feed_entries": "50"}, "feed_entries", "whole number"),
         ({"feed_entries": True}, "feed_entries", "whole number"),

@@ -260,6 +260,15 @@ def test_nginx_serves_the_export_as_feedhub_does(nginx: str, news: SiteFolder, s
     assert 'rel="hub"' in request(nginx + "/feeds/news.rss").headers["link"]
     assert request(nginx + "/feed.atom?page=9").status == 404
     assert request(nginx + "/.feedhub/manifest.json").status == 403
+    # a browser gets a feed as XML, as feedhub serve sends it, for its stylesheet to show it
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for path in ("/feed.atom", "/feed.xml", "/feeds/news.rss?page=2", "/feeds/news.atom"):
+        ours, theirs = server.get(path, browser), request(nginx + path, browser)
+        assert theirs.status == 200 and theirs.body == ours.body, path
+        assert theirs.headers["content-type"].replace(" ", "") == "application/xml;charset=utf-8", path
+        assert "Accept" in theirs.headers["vary"] and "Accept" in ours.headers["vary"]
+    assert request(nginx + "/feed.json", browser).headers["content-type"] == "application/feed+json"
+    assert request(nginx + "/__feedhub_as_xml/feed.atom").status == 404  # internal only
     moved = request(nginx + "/news/")
     assert moved.status == 301 and moved.headers["location"] == f"{BASE_URL}/category/news.html"
 

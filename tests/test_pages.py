@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import quote
 
@@ -16,45 +15,17 @@ from feedhub.config import load_config
 from feedhub.site import HOME_CATEGORIES, HOME_LATEST, LISTING_PAGE_SIZE
 from feedhub.urls import SiteUrls
 from feedhub.web import create_app
-from tests.helpers import BASE_URL, Server, SiteFolder, post_text
+from tests.helpers import BASE_URL, Server, SiteFolder
+from tests.many_posts import CATEGORIES, category_of, date_of, slug_of, tag_of, write_posts
 
 POSTS = 20_000
-CATEGORIES = 1_988
-START = datetime(2021, 12, 8, 9, 0, 0)
 URLS = SiteUrls(BASE_URL)
-
-
-def slug_of(number: int) -> str:
-    """Slugs under every initial, and some under none (digits, Chinese)."""
-    if number % 50 == 0:
-        return f"{number}shiji"
-    if number % 97 == 0:
-        return f"国内{number}"
-    return f"{string.ascii_lowercase[number % 26]}outlet{number}"
-
-
-def date_of(number: int) -> datetime:
-    return START + timedelta(minutes=number)
-
-
-def category_of(post: int) -> int:
-    return post % CATEGORIES
 
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = SiteFolder(tmp_path_factory.mktemp("big") / "site")
-    folder.posts.mkdir(parents=True)
-    for number in range(POSTS):
-        category = category_of(number)
-        text = post_text(
-            title=f"新闻标题 {number}",
-            date=f"{date_of(number):%Y-%m-%d %H:%M:%S} +0800",
-            categories=slug_of(category),
-            tags=f"栏目{category}" if category % 3 else f"Outlet {category}",
-            body=f"正文 {number}。\n\n<http://example.com/{number}>",
-        )
-        (folder.posts / f"{date_of(number):%Y-%m-%d}-{number:05d}.md").write_text(text, "utf-8")
+    write_posts(folder, POSTS)
     folder.write_config(language="zh-CN")
     server = Server(create_app(load_config(folder.config_path), initial_sync_wait=120))
     yield server
@@ -131,7 +102,7 @@ def test_the_directory_lists_every_category_once_under_its_initial(big: Server) 
     html = reply.text
     # each category under its initial: its title when that is Latin, else its slug's first letter
     for category in (1, 3, 50, 97, 1987):
-        title = f"栏目{category}" if category % 3 else f"Outlet {category}"
+        title = tag_of(category)
         initial = "O" if not category % 3 else slug_of(category)[0].upper()
         initial = initial if initial.isalpha() and initial.isascii() else "#"
         section = html.split(f'id="initial-{initial}"')[1].split("<h2")[0]

@@ -63,7 +63,7 @@ def test_an_older_state_file_is_migrated_with_everything_it_held(tmp_path: Path,
     }
     with sqlite3.connect(tmp_path / STATE_FILE) as conn:
         version = conn.execute("SELECT version FROM schema_versions WHERE part='aggregator'").fetchone()
-        assert version == (STATE_SCHEMA.version,) == (4,)
+        assert version == (STATE_SCHEMA.version,) == (5,)
     StateStore(SqliteBackend(tmp_path / STATE_FILE))  # opening it again changes nothing
 
 

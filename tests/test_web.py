@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
+from lxml import etree
 
 from tests.helpers import BASE_URL, BOTH_BACKENDS, FrozenClock, Server, SiteFolder, post_text, wait_for
 
@@ -56,7 +57,9 @@ def test_content_types_and_caching_headers(server: Server, path: str, content_ty
     assert reply.status == 200
     assert reply.headers["content-type"] == content_type
     assert reply.headers["cache-control"] == "public, max-age=120"
-    assert reply.headers["vary"] == "Accept-Encoding"
+    # Atom and RSS go to browsers as XML (for their stylesheet): they vary by Accept too
+    shown_to_browsers = content_type.startswith(("application/atom+xml", "application/rss+xml"))
+    assert reply.headers["vary"] == ("Accept-Encoding, Accept" if shown_to_browsers else "Accept-Encoding")
     assert re.fullmatch(r'"[0-9a-f]{32}"', reply.headers["etag"])
     assert int(reply.headers["content-length"]) == len(reply.body)
 
@@ -330,3 +333,58 @@ def test_other_query_strings_still_work(server: Server) -> None:
     plain = server.get("/feeds/emnews.atom")
     tracked = server.get("/feeds/emnews.atom?utm_source=reader")
     assert tracked.status == 200 and tracked.body == plain.body
+
+
+@pytest.mark.parametrize("path", ["/feeds/emnews.atom", "/feed.rss?page=2"])
+def test_a_browser_shows_a_feed_as_a_page(server: Server, path: str) -> None:
+    """The stylesheet a feed names turns it into a page (libxslt, as browsers run it), and readers
+    still get the feed itself."""
+    feed = server.get(path).body
+    instruction = f'<?xml-stylesheet type="text/xsl" href="{BASE_URL}/feed.xsl"?>'.encode()
+    assert feed.split(b"\n")[1] == instruction
+    assert not feedparser.parse(feed).bozo
+    stylesheet = server.get("/feed.xsl")
+    assert stylesheet.headers["content-type"] == "text/xsl; charset=utf-8"
+    transform = etree.XSLT(etree.fromstring(stylesheet.body))
+    page = str(transform(etree.fromstring(feed)))
+    parsed = feedparser.parse(feed)
+    assert f"<h1>{parsed.feed.title}</h1>" in page
+    assert f'<code id="feed-address">{BASE_URL}{path}</code>' in page
+    assert "这是一个订阅源" in page and '<html lang="zh-CN">' in page
+    titles = [entry.title for entry in parsed.entries]
+    assert titles and all(f">{title}</a>" in page for title in titles)
+    assert page.count("<li>") == len(titles)
+
+
+def test_a_feed_preview_never_runs_what_an_entry_holds(site: SiteFolder, serve) -> None:
+    site.add(
+        "2021-12-08-x.md",
+        title="<script>alert(1)</script>",
+        date="2021-12-08 10:00:00",
+        body="<b>bold</b> AT&amp;T &amp;lt;b&amp;gt; x",
+    )
+    server = serve(site.config())
+    transform = etree.XSLT(etree.fromstring(server.get("/feed.xsl").body))
+    for path in ("/feed.atom", "/feed.rss"):
+        page = str(transform(etree.fromstring(server.get(path).body)))
+        assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        assert "<b>" not in page
+        # the summary reads as its text, whichever format carried it
+        assert "bold AT&amp;T &amp;lt;b&amp;gt; x" in page, page
+
+
+def test_a_browser_is_sent_a_feed_as_xml_and_a_reader_as_a_feed(server: Server) -> None:
+    """Chromium shows application/atom+xml and rss+xml as plain text, and applies a stylesheet
+    only to XML: a request that asks for a page gets the same bytes as application/xml."""
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for path, feed_type in (
+        ("/feed.atom", "application/atom+xml"),
+        ("/feeds/emnews.rss", "application/rss+xml"),
+    ):
+        for _ in range(2):  # built, then from the cache
+            reader = server.get(path, {"Accept": f"{feed_type}, */*;q=0.1"})
+            shown = server.get(path, browser)
+            assert reader.headers["content-type"].startswith(feed_type)
+            assert shown.headers["content-type"] == "application/xml; charset=utf-8"
+            assert shown.body == reader.body and "Accept" in shown.headers["vary"]
+    assert server.get("/feed.json", browser).headers["content-type"] == "application/feed+json"

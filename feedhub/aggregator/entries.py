@@ -26,6 +26,7 @@ from feedhub.dates import parse_feed_date
 from feedhub.errors import FeedhubError
 from feedhub.limits import (
     MAX_CONTENT_BYTES,
+    MAX_DESCRIPTION_CHARS,
     MAX_ENCLOSURES,
     MAX_HUBS,
     MAX_IDENTITY_CHARS,
@@ -91,6 +92,8 @@ class ParsedFeed:
     warning: str | None  # what was wrong with a feed whose entries were still usable
     hubs: tuple[str, ...] = ()  # WebSub hubs the document names (rel="hub", JSON Feed `hubs`)
     self_url: str | None = None  # the document's own URL (rel="self", JSON Feed `feed_url`)
+    image: str | None = None  # its icon or logo (http(s) only), for the category it fills
+    description: str = ""  # plain text
 
 
 def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) -> ParsedFeed:
@@ -130,6 +133,15 @@ def parse_feed(body: bytes, headers: Mapping[str, str], url: str, tz: tzinfo) ->
         hubs=[link.get("href") for link in feed_links if link.get("rel") == "hub"],
         self_url=next((link.get("href") for link in feed_links if link.get("rel") == "self"), None),
         base=url,
+        # a square icon first (the others are any shape)
+        images=[
+            parsed.feed.get("icon"),
+            (parsed.feed.get("image") or {}).get("href"),
+            parsed.feed.get("logo"),
+        ],
+        description=_plain_text(
+            parsed.feed.get("subtitle", ""), _is_html(parsed.feed.get("subtitle_detail"))
+        ),
     )
 
 
@@ -140,6 +152,8 @@ def parsed_feed(
     hubs: list[object] | None = None,
     self_url: object = None,
     base: str = "",
+    images: list[object] | None = None,
+    description: str = "",
 ) -> ParsedFeed:
     """The feed with its usable entries; what was wrong with the others is in its warning."""
     usable = [entry for entry in entries if entry is not None]
@@ -159,6 +173,8 @@ def parsed_feed(
         "; ".join(problems) or None,
         tuple(dict.fromkeys(hub for hub in found if hub)),
         absolute_http(self_url, base),
+        next((image for image in (absolute_http(given, base) for given in images or []) if image), None),
+        truncate(one_line(description), MAX_DESCRIPTION_CHARS),
     )
 
 
@@ -323,6 +339,8 @@ def _parse_json_feed(body: bytes, url: str, tz: tzinfo) -> ParsedFeed:
         hubs=listed,
         self_url=document.get("feed_url"),
         base=url,
+        images=[document.get("icon"), document.get("favicon")],
+        description=_plain_text(str(document.get("description") or ""), False),
     )
 
 

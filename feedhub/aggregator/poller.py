@@ -226,6 +226,7 @@ class Poller:
             new=counts.new,
             updated=counts.updated,
             feed_title=feed.title or None,
+            feed_look=(feed.image, feed.description or None),
         )
         return outcome, counts
 

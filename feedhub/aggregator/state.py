@@ -42,7 +42,9 @@ CREATE TABLE sources (
     resume_after DOUBLE PRECISION,     -- the state was lost: the first poll merges entries from then on
     lease_owner TEXT,                  -- the poller polling it now, until lease_until
     lease_until DOUBLE PRECISION,
-    fetched_url TEXT                   -- where its last fetch ended, after every redirect (compared)
+    fetched_url TEXT,                  -- where its last fetch ended, after every redirect (compared)
+    feed_image TEXT,                   -- the icon or logo the feed names, as its last parse found
+    feed_description TEXT
 );
 CREATE TABLE seen (
     source TEXT NOT NULL,
@@ -79,7 +81,7 @@ def _legacy_version(conn: Connection) -> int:
 
 STATE_SCHEMA = Schema(
     part="aggregator",
-    version=4,
+    version=5,
     tables=_TABLES,
     # What each version adds to the one before (the state is not derived from anything: never dropped).
     steps={
@@ -90,6 +92,8 @@ STATE_SCHEMA = Schema(
         4: "ALTER TABLE sources ADD COLUMN fetched_url TEXT;\n"
         "CREATE TABLE stories (category TEXT NOT NULL, story TEXT NOT NULL, source TEXT NOT NULL, "
         "path TEXT NOT NULL, PRIMARY KEY (category, story))",
+        5: "ALTER TABLE sources ADD COLUMN feed_image TEXT;\n"
+        "ALTER TABLE sources ADD COLUMN feed_description TEXT",
     },
     legacy_version=_legacy_version,
 )
@@ -130,6 +134,8 @@ _SOURCE_COLUMNS = (
     "gone",
     "polled",
     "resume_after",
+    "feed_image",
+    "feed_description",
 )
 _SELECT_SOURCE = f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources"
 
@@ -163,6 +169,8 @@ class SourceState:
     # Set when this state was made for a source that already had posts (its state was lost or its
     # URL changed): the first poll merges only entries dated from then on, however often it is retried.
     resume_after: float | None
+    feed_image: str | None = None
+    feed_description: str | None = None
 
     @property
     def url(self) -> str:
@@ -200,6 +208,8 @@ class Outcome:
     moved_to: str | None = None
     feed_title: str | None = None
     fetched_url: str | None = None  # comparable, after every redirect; None: keep the stored one
+    # What the feed says of itself, (image, description), when it was parsed; None: keep the stored.
+    feed_look: tuple[str | None, str | None] | None = None
 
 
 class StateStore:
@@ -236,7 +246,7 @@ class StateStore:
         """Store how a poll went, and give back its lease; errors count up until a poll succeeds."""
         failed = outcome.result.failed
         merged = outcome.new + outcome.updated
-        validators = outcome.validators
+        validators, look = outcome.validators, outcome.feed_look
         with self.backend.transaction() as conn:
             conn.execute(
                 """
@@ -253,6 +263,8 @@ class StateStore:
                     last_modified=CASE WHEN ? THEN ? ELSE last_modified END,
                     feed_title=COALESCE(?, feed_title),
                     fetched_url=COALESCE(?, fetched_url),
+                    feed_image=CASE WHEN ? THEN ? ELSE feed_image END,
+                    feed_description=CASE WHEN ? THEN ? ELSE feed_description END,
                     lease_owner=NULL, lease_until=NULL
                 WHERE id=?
                 """,
@@ -276,6 +288,10 @@ class StateStore:
                     validators.last_modified if validators else None,
                     outcome.feed_title,
                     outcome.fetched_url,
+                    look is not None,
+                    look[0] if look else None,
+                    look is not None,
+                    look[1] if look else None,
                     source_id,
                 ),
             )
@@ -483,4 +499,6 @@ def _source_state(row: Row) -> SourceState:
         gone=bool(row["gone"]),
         polled=bool(row["polled"]),
         resume_after=row["resume_after"],
+        feed_image=row["feed_image"],
+        feed_description=row["feed_description"],
     )

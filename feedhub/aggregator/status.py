@@ -7,6 +7,7 @@ no pid. Full detail is for the operator (the `status: token` setting).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -21,6 +22,7 @@ from feedhub.aggregator.state import PollResult, SourceState, StateStore
 from feedhub.config import Config
 from feedhub.errors import FeedhubError
 from feedhub.redact import public_origin, public_text, public_url
+from feedhub.site import CategoryLook
 from feedhub.storage import open_storage
 from feedhub.websub.push_store import PushStore, UpstreamSubscription, push_status
 from feedhub.websub.store import HubStore, TopicCount
@@ -162,6 +164,9 @@ class SchedulerHealth:
         return asdict(self)
 
 
+LOOKS_SECONDS = 10.0
+
+
 class StatusBoard:
     """Reads sources.yaml again only when it changed, and the state on every request."""
 
@@ -176,6 +181,28 @@ class StatusBoard:
         self._error: str | None = None
         self._started = clock()
         self._scheduler_seen = self._started  # when a scheduler was last seen holding the folder
+        self._looks: dict[str, CategoryLook] = {}
+        self._looks_read = -math.inf
+
+    def category_look(self, slug: str) -> CategoryLook:
+        """What the upstream feeds filling a category say of themselves: the first image and the
+        first description among its sources, in the order sources.yaml lists them. Read again
+        every LOOKS_SECONDS: every feed and category page asks."""
+        now = self.clock()
+        if now - self._looks_read >= LOOKS_SECONDS:
+            self._refresh_sources()
+            states = self.state.all_sources()
+            looks: dict[str, CategoryLook] = {}
+            for source in self._sources:
+                state = states.get(source.id)
+                if state is None or state.config_url != source.url:
+                    continue
+                known = looks.get(source.category, CategoryLook(None, None))
+                looks[source.category] = CategoryLook(
+                    known.description or state.feed_description, known.icon or state.feed_image
+                )
+            self._looks, self._looks_read = looks, now
+        return self._looks.get(slug, CategoryLook(None, None))
 
     def report(self) -> StatusReport:
         self._refresh_sources()

@@ -10,6 +10,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from feedhub.index.model import CategoryStats, Entry, FileStatus, Headline, Problem, PublishedPost
+from feedhub.index.search import SearchOrder, SearchQuery, backend_query, matching_sql
 from feedhub.index.versions import NotifiedVersions, QueriedVersions, Versions, versions_above
 from feedhub.posts import Enclosure
 from feedhub.storage.base import Backend, Row
@@ -27,6 +28,14 @@ class StoredPost:
     description: str | None
     body: str
     body_format: str
+
+
+class Found(NamedTuple):
+    """A post that matched a search, with the text its excerpt is taken from."""
+
+    headline: Headline
+    description: str | None
+    body: str
 
 
 class PageStart(NamedTuple):
@@ -143,6 +152,16 @@ class IndexReader:
                     (slug, *_start_params(start), limit),
                 ).fetchall()
         return [_stored_post(row) for row in rows]
+
+    def search(self, query: SearchQuery, order: SearchOrder, offset: int, limit: int) -> list[Found]:
+        """A page of the visible posts matching `query`, in `order`."""
+        if not query.terms:
+            return []
+        dialect = self.backend.dialect
+        sql, uses = matching_sql(dialect, order, f"{_HEADLINE_COLUMNS}, p.description, p.body")
+        with self.backend.reading() as conn:
+            rows = conn.execute(sql, (*[backend_query(dialect, query)] * uses, limit, offset)).fetchall()
+        return [Found(_headline(row), row["description"], row["body"]) for row in rows]
 
     def post_at(self, permalink: str) -> StoredPost | None:
         with self.backend.reading() as conn:

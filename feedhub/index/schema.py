@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from feedhub.config import Config
-from feedhub.storage.base import Connection
+from feedhub.storage.base import Connection, Dialect
 from feedhub.storage.schema import Schema
 
 # Bump when rendering or sanitizing changes, so stored HTML is rebuilt.
@@ -75,6 +75,30 @@ CREATE TABLE rendered (            -- a cache: HTML rendered on first use, for o
 )
 """
 
+# The full-text search (see feedhub.index.search): `search_rows` numbers the posts in publication
+# order; `search` holds their tokens by that number.
+_SEARCH_ROWS = """
+CREATE TABLE search_rows (
+    id {id_type} PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE REFERENCES posts(path) ON DELETE CASCADE
+)"""
+_SEARCH_TABLES = {
+    Dialect.SQLITE: _SEARCH_ROWS.format(id_type="INTEGER")
+    + """;
+CREATE VIRTUAL TABLE search USING fts5(title, text, tokenize='ascii');
+CREATE TRIGGER search_rows_removed AFTER DELETE ON search_rows
+    BEGIN DELETE FROM search WHERE rowid = old.id; END
+""",
+    Dialect.POSTGRESQL: _SEARCH_ROWS.format(id_type="BIGINT")
+    + """;
+CREATE TABLE search (
+    id BIGINT PRIMARY KEY REFERENCES search_rows(id) ON DELETE CASCADE,
+    document TSVECTOR NOT NULL
+);
+CREATE INDEX search_by_document ON search USING gin (document)
+""",
+}
+
 
 def _legacy_version(conn: Connection) -> int:
     """An index file of feedhub before schema versions: schema 4 or older, rebuilt from the posts."""
@@ -83,9 +107,19 @@ def _legacy_version(conn: Connection) -> int:
 
 INDEX_SCHEMA = Schema(
     part="index",
-    version=5,  # 5: schema_versions; rendered HTML in a table of its own
+    version=6,  # 5: schema_versions; rendered HTML in a table of its own. 6: search
     tables=_TABLES,
-    derived_tables=("rendered", "post_categories", "posts", "files", "versions", "meta"),
+    dialect_tables=_SEARCH_TABLES,
+    derived_tables=(
+        "search",
+        "search_rows",
+        "rendered",
+        "post_categories",
+        "posts",
+        "files",
+        "versions",
+        "meta",
+    ),
     legacy_version=_legacy_version,
 )
 

@@ -34,6 +34,7 @@ from feedhub.index.identity import (
 )
 from feedhub.index.model import FileStatus, Problem, SyncReport
 from feedhub.index.schema import CHANGES_CHANNEL, INDEX_SCHEMA, SITE, IndexSettings
+from feedhub.index.search import Searchable, post_tokens, searched_text, store_searchable
 from feedhub.posts import Post, PostFile, is_post_file, read_post_file
 from feedhub.processes import Turns, process_pool, processes_per_core
 from feedhub.render import find_via
@@ -452,6 +453,10 @@ class IndexWriter:
             rows,
         )
         conn.insert_rows("INSERT INTO post_categories VALUES {}", category_rows)
+        searchable = [
+            Searchable(post.path, wants[post.path].published_ts, *wants[post.path].words) for post in posts
+        ]
+        store_searchable(conn, self.backend.dialect, searchable)
         return {row[0] for row in category_rows}
 
     def _bump(self, conn: Connection, keys: set[str]) -> None:
@@ -530,6 +535,7 @@ class _Wanted(NamedTuple):
     categories: list[tuple[str, str | None]]
     published_ts: float
     updated_ts: float
+    words: tuple[list[str], list[str]]  # the tokens of its title and of its text, for the search
 
 
 class _Indexed(NamedTuple):
@@ -590,7 +596,8 @@ def _post_wants(post: Post, settings: IndexSettings) -> _Wanted:
     slugs = category_slugs(post.categories)
     categories = [(slug, paired_tag(post, position)) for position, slug in enumerate(slugs)]
     permalink, entry_ids = wanted_permalink(post, settings), entry_id_candidates(post)
-    return _Wanted(permalink, entry_ids, columns, categories, published_ts, updated_ts)
+    words = post_tokens(post.title, searched_text(post.description, post.body))
+    return _Wanted(permalink, entry_ids, columns, categories, published_ts, updated_ts, words)
 
 
 def _read_files(settings: IndexSettings, paths: list[str]) -> _Read:

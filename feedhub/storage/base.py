@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from feedhub.errors import StorageError
 
@@ -38,6 +38,7 @@ class Result(Protocol):
 
 
 Params = Sequence[object]
+_Value = TypeVar("_Value")
 
 
 # Older SQLite builds take 999 parameters a statement; an `IN (...)` list leaves room for others.
@@ -50,7 +51,7 @@ def marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-def in_chunks(values: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+def in_chunks(values: Sequence[_Value]) -> Iterator[tuple[str, list[_Value]]]:
     """The values in lists short enough for one `IN (...)` on every backend, each with its marks."""
     for start in range(0, len(values), IN_LIST_LENGTH):
         chunk = list(values[start : start + IN_LIST_LENGTH])
@@ -133,23 +134,24 @@ class Connection:
         with self.translated(), self._raw.pipeline():
             yield
 
-    def insert_rows(self, sql: str, rows: Sequence[Params]) -> None:
+    def insert_rows(self, sql: str, rows: Sequence[Params], row_marks: str | None = None) -> None:
         """An INSERT of many rows in as few statements as the parameter limit allows (its
         ``VALUES {}`` takes the rows), not one each: every statement is a round trip to a database
         server. Rows of an upsert must differ in their conflict key: one statement changes a row once.
+        `row_marks` is a row's parameters where some need more than a mark (a cast).
         """
         if not rows:
             return
         width = len(rows[0])
         per_statement = max(1, PARAMETERS_PER_STATEMENT // width)
-        row_marks = f"({marks(width)})"
+        row_marks = row_marks or f"({marks(width)})"
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             self.execute(
                 sql.format(", ".join([row_marks] * len(chunk))), [value for row in chunk for value in row]
             )
 
-    def select_in(self, sql: str, values: Sequence[str], params: Params = ()) -> list[Any]:
+    def select_in(self, sql: str, values: Sequence[object], params: Params = ()) -> list[Any]:
         """The rows of a query ending in ``IN ({})`` for these values, however many: run once per
         list short enough for every backend, with `params` before the values each time."""
         return [

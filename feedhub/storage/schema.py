@@ -28,6 +28,8 @@ class Schema:
     part: str  # names it in schema_versions and in messages
     version: int
     tables: str  # statements (separated by ";\n") that create this version's tables
+    # The tables one backend makes its own way (full-text search), after `tables`.
+    dialect_tables: Mapping[Dialect, str] = field(default_factory=dict)
     # What version n adds to version n - 1, for every n an existing database may be at.
     steps: Mapping[int, str] = field(default_factory=dict)
     # For a derived part: its tables, children first, dropped when it is too old for the steps.
@@ -70,6 +72,7 @@ def migrate(backend: Backend, schema: Schema) -> Migration:
             for table in schema.derived_tables:
                 conn.execute(f"DROP TABLE IF EXISTS {table}{backend.drop_cascade}")
             run_script(conn, schema.tables)
+            run_script(conn, schema.dialect_tables.get(backend.dialect, ""))
             outcome = Migration.REBUILT if version else Migration.CREATED
         conn.execute(
             "INSERT INTO schema_versions VALUES (?, ?) "

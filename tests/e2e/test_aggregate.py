@@ -88,12 +88,15 @@ def test_poll_once_over_every_real_world_feed(site: SiteFolder, upstream: Upstre
     rows = first.stdout.splitlines()[:-1]
     assert len(rows) == len(feeds)
     # Every one ingested; but a feed the corpus has twice in one folder (one podcast in two
-    # formats) is one story per entry: whichever is polled second merges none of them.
+    # formats) is one story per entry: whichever is polled second merges none of them. So may
+    # a snapshot of a poll series, whose entries the other snapshots (polled at once, in any
+    # order) may hold every one of.
     others = [row for row in rows if row.split()[1] != "new"]
     assert all(
         row.split()[1] == "unchanged" and "duplicates of other sources' posts" in row for row in others
     )
-    assert len(others) <= 2, others
+    in_series = {f"feed{number:03d}" for number, path in enumerate(feeds) if "poll-series" in path.parts}
+    assert len([row for row in others if row.split()[0] not in in_series]) <= 1, others
     merged = int(re.search(r"(\d+) new posts", first.stdout).group(1))
     posts = list(site.posts.glob("*.md"))
     assert merged == len(posts) > 500
