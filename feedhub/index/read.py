@@ -13,7 +13,7 @@ from feedhub.index.model import CategoryStats, Entry, FileStatus, Headline, Prob
 from feedhub.index.search import SearchOrder, SearchQuery, backend_query, matching_sql
 from feedhub.index.versions import NotifiedVersions, QueriedVersions, Versions, versions_above
 from feedhub.posts import Enclosure
-from feedhub.storage.base import Backend, Row
+from feedhub.storage.base import Backend, Connection, Row
 from feedhub.urls import category_slugs
 
 
@@ -138,19 +138,7 @@ class IndexReader:
     def posts(self, slug: str | None, start: PageStart | None, limit: int) -> list[StoredPost]:
         """A feed's visible posts, newest first, from `start` on (None: from the newest)."""
         with self.backend.reading() as conn:
-            if slug is None:
-                rows = conn.execute(
-                    f"SELECT {_POST_COLUMNS} FROM posts p {_WITH_RENDERED} WHERE p.visible=1"
-                    f"{_from_start('p', start)} ORDER BY p.published_ts DESC, p.path LIMIT ?",
-                    (*_start_params(start), limit),
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    f"SELECT {_POST_COLUMNS} FROM post_categories c JOIN posts p ON p.path = c.path "
-                    f"{_WITH_RENDERED} WHERE c.slug=? AND c.visible=1{_from_start('c', start)} "
-                    "ORDER BY c.published_ts DESC, c.path LIMIT ?",
-                    (slug, *_start_params(start), limit),
-                ).fetchall()
+            rows = _newest(conn, f"{_POST_COLUMNS} FROM {{}} {_WITH_RENDERED}", slug, start, limit)
         return [_stored_post(row) for row in rows]
 
     def search(self, query: SearchQuery, order: SearchOrder, offset: int, limit: int) -> list[Found]:
@@ -209,19 +197,7 @@ class IndexReader:
     def headlines(self, slug: str | None, start: PageStart | None, limit: int) -> list[Headline]:
         """A feed's visible posts as headlines, newest first, from `start` on (None: the newest)."""
         with self.backend.reading() as conn:
-            if slug is None:
-                rows = conn.execute(
-                    f"SELECT {_HEADLINE_COLUMNS} FROM posts p WHERE p.visible=1{_from_start('p', start)} "
-                    "ORDER BY p.published_ts DESC, p.path LIMIT ?",
-                    (*_start_params(start), limit),
-                ).fetchall()
-            else:
-                rows = conn.execute(
-                    f"SELECT {_HEADLINE_COLUMNS} FROM post_categories c JOIN posts p ON p.path = c.path "
-                    f"WHERE c.slug=? AND c.visible=1{_from_start('c', start)} "
-                    "ORDER BY c.published_ts DESC, c.path LIMIT ?",
-                    (slug, *_start_params(start), limit),
-                ).fetchall()
+            rows = _newest(conn, f"{_HEADLINE_COLUMNS} FROM {{}}", slug, start, limit)
         return [_headline(row) for row in rows]
 
     def neighbours(self, slug: str, path: str) -> tuple[Headline | None, Headline | None]:
@@ -272,6 +248,21 @@ def _feed_rows(slug: str | None) -> tuple[str, str, tuple[str, ...]]:
     return (
         ("posts", "visible=1", ()) if slug is None else ("post_categories", "slug=? AND visible=1", (slug,))
     )
+
+
+def _newest(
+    conn: Connection, selected: str, slug: str | None, start: PageStart | None, limit: int
+) -> list[Row]:
+    """A feed's visible rows, newest first, from `start` on: `selected` is what the SELECT takes,
+    its {} where the posts (`p`) come from, the site's or a category's."""
+    if slug is None:
+        sql = f"SELECT {selected.format('posts p')} WHERE p.visible=1{_from_start('p', start)} "
+        order, params = "p.published_ts DESC, p.path", (*_start_params(start), limit)
+    else:
+        source = "post_categories c JOIN posts p ON p.path = c.path"
+        sql = f"SELECT {selected.format(source)} WHERE c.slug=? AND c.visible=1{_from_start('c', start)} "
+        order, params = "c.published_ts DESC, c.path", (slug, *_start_params(start), limit)
+    return list(conn.execute(f"{sql}ORDER BY {order} LIMIT ?", params).fetchall())
 
 
 def _from_start(alias: str, start: PageStart | None) -> str:
