@@ -8,7 +8,7 @@ long one. SQLite keeps the tokens in an FTS5 table (its `ascii` tokenizer only s
 spaces put between them here); PostgreSQL in a tsvector made here too, positions and all, so
 neither backend's own parser or locale can change what matches.
 
-Rows are numbered in publication order (see `search_id`): the newest matches are then the first
+Rows are numbered in publication order (see `_first_id`): the newest matches are then the first
 the full-text index gives, and a page of newest-first results reads a few rows however many match.
 """
 
