@@ -167,9 +167,9 @@ class Exporter:
         yield _Planned("feed.xsl", key, ("feed_stylesheet",))
         for name, digest in self.pages.static_files():
             yield _Planned(f"static/{name}", f"{key}:{digest}", ("static", name))
-        icon = self.site.config.icon.path
-        if icon:  # under the name pages link to, and where browsers look unasked
-            icon_key = f"{key}:{hashlib.sha256(icon.read_bytes()).hexdigest()}"
+        icon, served = self.site.config.icon.path, self.pages.icon()
+        if icon and served:  # under the name pages link to, and where browsers look unasked
+            icon_key = f"{key}:{served.etag}"
             yield _Planned(f"icon{icon.suffix.lower()}", icon_key, ("icon",))
             yield _Planned("favicon.ico", icon_key, ("icon",))
 

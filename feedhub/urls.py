@@ -62,9 +62,6 @@ class SiteUrls:
         """A file of the theme's static folder (static_dir)."""
         return f"{self.base_url}/static/{quote(name)}"
 
-    def favicon(self) -> str:
-        return f"{self.base_url}/favicon.ico"
-
     def feed_stylesheet(self) -> str:
         """The XSLT by which a browser shows an Atom or RSS feed as a page."""
         return f"{self.base_url}/feed.xsl"

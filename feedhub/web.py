@@ -129,16 +129,15 @@ def create_app(
     def home() -> Response:
         return send(("home",), None, pages.home)
 
-    @app.get("/favicon.ico")
-    def favicon() -> BaseResponse:
-        if config.icon.url:
-            return redirect(config.icon.url)
+    def icon() -> Response:
         return send(("icon",), None, pages.icon)
 
+    @app.get("/favicon.ico")
+    def favicon() -> BaseResponse:
+        return redirect(config.icon.url) if config.icon.url else icon()
+
     if config.icon.path:  # served under its own name too, the one pages and feeds link to
-        app.add_url_rule(
-            f"/icon{config.icon.path.suffix.lower()}", "icon", lambda: send(("icon",), None, pages.icon)
-        )
+        app.add_url_rule(f"/icon{config.icon.path.suffix.lower()}", "icon", icon)
 
     @app.get("/static/<path:name>")
     def static_file(name: str) -> Response:
